@@ -1,0 +1,191 @@
+"""Passes over the graph: parameters, MACs, activation memory, receptive field; the summary table."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from . import ops
+from .ir import Network, Node
+from .ops import fmt_shape, numel
+
+# Ops whose output can share its input's memory (in-place activations, views): they add no
+# activation memory, the convention of the course notes' VGG table.
+ALIASING = {n for n, s in ops.REGISTRY.items() if s.family == "act"} | {
+    "dropout", "identity", "flatten", "reshape", "chunk", "permute"}
+BYTES = 4  # float32
+
+
+@dataclass
+class Row:
+    path: str
+    op: str
+    shape: str
+    params: int
+    macs: int
+    activations: int  # values written by this row's output(s); 0 for aliasing ops
+    rf: str  # receptive field "size/jump", or "global"
+    depth: int = 0
+
+    def cells(self) -> list[str]:
+        return [self.path, self.op, self.shape, f"{self.params:,}", f"{self.macs:,}",
+                f"{self.activations:,}", self.rf]
+
+
+@dataclass
+class Summary:
+    network: str
+    rows: list[Row]
+    totals: dict = field(default_factory=dict)
+
+    COLUMNS = ("module", "op", "output", "params", "MACs", "activations", "receptive field")
+
+    def to_json(self) -> dict:
+        return {"network": self.network, "rows": [asdict(r) for r in self.rows], "totals": self.totals}
+
+    def totals_lines(self) -> list[str]:
+        t = self.totals
+        return [
+            f"parameters:             {t['params']:,} ({t['trainable_params']:,} trainable)",
+            f"MACs:                   {t['macs']:,} ({t['macs'] / 1e9:.2f} G)",
+            f"forward activations:    {t['activations']:,} values ({t['activation_bytes'] / 2**20:.1f} MiB float32)",
+            f"parameter memory:       {t['param_bytes'] / 2**20:.1f} MiB float32",
+            f"input:                  {t['input']}   output: {t['output']}",
+        ]
+
+    def to_text(self) -> str:
+        table = [list(self.COLUMNS)] + [r.cells() for r in self.rows]
+        widths = [max(len(row[i]) for row in table) for i in range(len(self.COLUMNS))]
+        right = {3, 4, 5}
+        lines = []
+        for k, row in enumerate(table):
+            lines.append("  ".join(c.rjust(w) if i in right else c.ljust(w)
+                                   for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+            if k == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines + [""] + self.totals_lines())
+
+    def to_rich(self):
+        from rich.table import Table
+
+        table = Table(title=f"{self.network}", show_lines=False)
+        for i, c in enumerate(self.COLUMNS):
+            table.add_column(c, justify="right" if i in (3, 4, 5) else "left",
+                             style={0: "cyan", 1: "magenta"}.get(i))
+        for r in self.rows:
+            table.add_row(*r.cells())
+        return table
+
+    def to_html(self) -> str:
+        from html import escape
+
+        head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r.cells()) + "</tr>" for r in self.rows)
+        foot = "<br>".join(escape(x) for x in self.totals_lines())
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{foot}</p>"
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def node_params(net: Network, n: Node) -> tuple[int, int]:
+    """(trainable parameters, all weights incl. buffers) of one node."""
+    spec = ops.REGISTRY.get(n.op)
+    if spec is None:
+        return 0, 0
+    ins = [net.shape_of(v) for v in n.inputs]
+    ws = spec.weights(n.attrs, ins)
+    train = sum(numel(w.shape) or 0 for w in ws if w.trainable)
+    return train, sum(numel(w.shape) or 0 for w in ws if w.role != "count")
+
+
+def node_macs(net: Network, n: Node) -> int:
+    spec = ops.REGISTRY.get(n.op)
+    if spec is None:
+        return 0
+    return spec.macs(n.attrs, [net.shape_of(v) for v in n.inputs], n.shapes)
+
+
+def node_activations(n: Node) -> int:
+    if n.op in ALIASING:
+        return 0
+    return sum(numel(s) or 0 for s in n.shapes)
+
+
+def receptive_fields(net: Network) -> dict[int, tuple[float, float] | str]:
+    """Receptive field (size, jump) in input pixels per node; the largest over merging paths."""
+    rf: dict[int, tuple[float, float] | str] = {}
+    for n in net.nodes:
+        if n.op == "input":
+            rf[n.id] = (1, 1)
+            continue
+        ins = [rf[src] for src, _ in n.inputs]
+        if any(r == "global" for r in ins):
+            rf[n.id] = "global"
+            continue
+        size, jump = max(ins, key=lambda r: (r[0], r[1]))
+        spec = ops.REGISTRY[n.op]
+        contrib = spec.rf(n.attrs) if spec.rf else None
+        if contrib == "global":
+            rf[n.id] = "global"
+        elif contrib is None:
+            rf[n.id] = (size, jump)
+        else:
+            k, s = contrib
+            rf[n.id] = (size + (k - 1) * jump, jump * s)
+    return rf
+
+
+def _fmt_rf(r) -> str:
+    if r == "global":
+        return "global"
+    size, jump = r
+    j = f"{jump:g}"
+    return f"{size:g}/{j}"
+
+
+def summarize(net: Network, depth: int | None = None) -> Summary:
+    """Per-node rows (or per-scope rows below ``depth``) and network totals."""
+    rf = receptive_fields(net)
+    rows: list[Row] = []
+    groups: dict[str, Row] = {}
+    total_p = total_w = total_m = total_a = 0
+    for n in net.nodes:
+        p, w = node_params(net, n)
+        m, a = node_macs(net, n), node_activations(n)
+        if n.op == "input":
+            a = numel(n.shape) or 0
+        total_p, total_w, total_m, total_a = total_p + p, total_w + w, total_m + m, total_a + a
+        parts = n.scope.path_parts
+        path = n.path or f"({n.op})"
+        if n.op == "input":
+            path = next(k for k, v in net.inputs.items() if v[0] == n.id)
+        if depth is not None and len(parts) > depth:
+            key = ".".join(parts[:depth + 1])
+            scope = n.scope
+            while scope.depth > depth + 1:
+                scope = scope.parent
+            row = groups.get(key)
+            if row is None:
+                row = Row(key, scope.block or scope.kind, "", 0, 0, 0, "", depth + 1)
+                groups[key] = row
+                rows.append(row)
+            row.params += p
+            row.macs += m
+            row.activations += a
+            row.shape = fmt_shape(n.shapes[0]) if len(n.shapes) == 1 else " ".join(fmt_shape(s) for s in n.shapes)
+            row.rf = _fmt_rf(rf[n.id])
+            continue
+        shape = fmt_shape(n.shapes[0]) if len(n.shapes) == 1 else " ".join(fmt_shape(s) for s in n.shapes)
+        rows.append(Row(path, n.op, shape, p, m, a, _fmt_rf(rf[n.id]), len(parts)))
+    totals = {
+        "params": total_p, "trainable_params": total_p, "weights_and_buffers": total_w, "macs": total_m,
+        "activations": total_a, "activation_bytes": total_a * BYTES, "param_bytes": total_p * BYTES,
+        "input": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.inputs.items()),
+        "output": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.outputs.items()),
+        "nodes": len(net.graph),
+    }
+    return Summary(net.name, rows, totals)
+
+
+def summary_json(s: Summary) -> str:
+    return json.dumps(s.to_json(), indent=2)

@@ -1,0 +1,263 @@
+"""The ``archdsl`` command: check · summary · compile · graph · fmt · ops.
+
+Exit status: 0 success, 1 errors in the input, 2 usage errors.  Diagnostics go to stderr
+(``--json`` puts them on stdout as objects); no input, however broken, shows a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ArchError, Diagnostics, Span
+
+
+def _define(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"-D expects NAME=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    if not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"-D name {key!r} is not a valid name")
+    from .expr import Env, evaluate
+    from .syntax import parse_expr
+
+    try:
+        return key, evaluate(parse_expr(value, "<-D>"), Env())
+    except ArchError:
+        return key, value  # a bare word is a string: -D mode=bilinear
+
+
+def _common(p: argparse.ArgumentParser, network=True) -> None:
+    p.add_argument("file", help=".arch source file")
+    if network:
+        p.add_argument("--network", "-n", help="network to use (default: the first in the file)")
+    p.add_argument("-D", dest="defines", action="append", type=_define, default=[], metavar="NAME=VALUE",
+                   help="override a network parameter (repeatable)")
+    p.add_argument("--strict", action="store_true", help="treat warnings (uneven tiling) as errors")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--max-nodes", type=int, default=None, help="limit on graph nodes (default 250000)")
+    p.add_argument("--include-root", default=None, help="imports may not leave this directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="archdsl", description="Compile .arch network descriptions.")
+    ap.add_argument("--version", action="version", version=f"archdsl {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("check", help="parse and shape-check every network (or one with --network)")
+    _common(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("summary", help="per-layer table: shape, params, MACs, memory, receptive field")
+    _common(p)
+    p.add_argument("--depth", type=int, default=None, help="collapse modules deeper than this")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("compile", help="emit a PyTorch module or an ONNX model")
+    _common(p)
+    p.add_argument("--target", choices=("torch", "onnx"), default="torch")
+    p.add_argument("-o", "--output", help="output file (torch: default stdout)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (13 or newer)")
+    p.add_argument("--weights", help="ONNX: a state_dict (.pt/.pth) or .safetensors file")
+    p.add_argument("--dynamic-batch", action="store_true", help="ONNX: symbolic batch axis")
+    p.add_argument("--fold-bn", action="store_true", help="ONNX: fold batch norm into convolutions")
+    p.add_argument("--functions", action="store_true", help="ONNX: keep each block as a local function")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("graph", help="draw the network: .svg .png .pdf .dot .mmd")
+    _common(p)
+    p.add_argument("-o", "--output", required=True, help="output file; the suffix picks the format")
+    p.add_argument("--depth", type=int, default=None, help="collapse blocks deeper than this")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    p.set_defaults(func=cmd_graph)
+    return ap
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+class _Failed(Exception):
+    pass
+
+
+def _report(diags: Diagnostics, args) -> None:
+    if getattr(args, "json", False):
+        return
+    if diags.items:
+        print(diags.render(), file=sys.stderr)
+
+
+def _load(args, diags: Diagnostics):
+    from . import ArchFile
+    from .elaborate import load_module
+
+    try:
+        module = load_module(args.file, diags=diags, include_root=args.include_root)
+    except ArchError as err:
+        diags.extend(err)
+        raise _Failed() from None
+    if diags.errors:
+        raise _Failed()
+    return ArchFile(module, diags, args.strict, args.max_nodes)
+
+
+def _network(args, diags: Diagnostics):
+    arch = _load(args, diags)
+    if not arch.networks:
+        diags.error("no network is defined", Span(args.file, 0, 0),
+                    "define one: network name() { input x: [3, 32, 32] ... }")
+        raise _Failed()
+    name = args.network or arch.networks[0]
+    if name not in arch.networks:
+        from .errors import did_you_mean
+
+        diags.error(f"no network '{name}'", Span(args.file, 0, 0),
+                    did_you_mean(name, arch.networks) or f"networks here: {', '.join(arch.networks)}")
+        raise _Failed()
+    net = arch.elaborate(name, diags, **dict(args.defines))
+    if net is None or diags.errors:
+        raise _Failed()
+    return net
+
+
+def write_atomic(path: str, data: bytes | str) -> None:
+    """Write a file so that a reader sees the old content or the new, never a half-written file."""
+    import tempfile
+
+    target = Path(path)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def cmd_check(args, diags: Diagnostics) -> int:
+    arch = _load(args, diags)
+    names = [args.network] if args.network else arch.networks
+    if not names:
+        diags.error("no network is defined", Span(args.file, 0, 0))
+    checked = []
+    for name in names:
+        if name not in arch.networks:
+            from .errors import did_you_mean
+
+            diags.error(f"no network '{name}'", Span(args.file, 0, 0), did_you_mean(name, arch.networks))
+            continue
+        net = arch.elaborate(name, diags, **dict(args.defines))
+        if net is not None:
+            checked.append(net)
+    if args.json:
+        print(json.dumps({"ok": not diags.errors, "networks": [n.name for n in checked],
+                          "diagnostics": [d.to_json() for d in diags.items]}, indent=2))
+    if diags.errors:
+        raise _Failed()
+    _report(diags, args)
+    if not args.json:
+        for net in checked:
+            s = net.summary().totals
+            print(f"{net.name}: ok — {s['input']} -> {s['output']}, {s['params']:,} parameters, "
+                  f"{s['macs']:,} MACs")
+    return 0
+
+
+def cmd_summary(args, diags: Diagnostics) -> int:
+    from .analysis import summarize
+
+    net = _network(args, diags)
+    s = summarize(net, args.depth)
+    _report(diags, args)
+    if args.json:
+        print(json.dumps({**s.to_json(), "diagnostics": [d.to_json() for d in diags.items]}, indent=2))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        console.print(s.to_rich())
+        for line in s.totals_lines():
+            console.print(line, highlight=False)
+    else:
+        print(s.to_text())
+    return 0
+
+
+def cmd_compile(args, diags: Diagnostics) -> int:
+    net = _network(args, diags)
+    _report(diags, args)
+    if args.target == "torch":
+        from .backends.torch import generate
+
+        source = generate(net, source_name=Path(args.file).name)
+        if args.output:
+            write_atomic(args.output, source)
+        else:
+            sys.stdout.write(source)
+        return 0
+    if not args.output:
+        diags.error("--target onnx needs an output file: -o model.onnx")
+        raise _Failed()
+    from .backends.onnx import export
+
+    export(net, args.output, opset=args.opset, weights=args.weights, dynamic_batch=args.dynamic_batch,
+           fold_bn=args.fold_bn, functions=args.functions)
+    return 0
+
+
+def cmd_graph(args, diags: Diagnostics) -> int:
+    net = _network(args, diags)
+    _report(diags, args)
+    from .backends.graph import write
+
+    write(net, args.output, depth=args.depth, rankdir=args.rankdir, diags=diags)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    diags = Diagnostics()
+    try:
+        return args.func(args, diags)
+    except _Failed:
+        if getattr(args, "json", False) and args.command != "check":
+            print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in diags.items]}, indent=2))
+        elif not getattr(args, "json", False):
+            _report(diags, args)
+        return 1
+    except ArchError as err:
+        diags.extend(err)
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "diagnostics": [d.to_json() for d in diags.items]}, indent=2))
+        else:
+            _report(diags, args)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except RecursionError:
+        print(f"{args.file}: error: input nested too deeply", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{args.file}: error: out of memory; lower --max-nodes", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"archdsl: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,754 @@
+"""AST -> graph IR: scopes, blocks, loops, conditions, names, and shape inference.
+
+Elaboration walks the program in order.  Each statement transforms the *flow* (the tensor
+flowing through the current body); a block call runs the block's body on the flow in a new
+module scope, so a block can read the shape that reaches it (``in.channels``) exactly as
+torchvision's constructors do.  Shapes are inferred as nodes are made, so an error points at the
+``.arch`` line that made the node.  A failing statement is reported and skipped; later statements
+that do not depend on it are still checked, so independent errors are all reported.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from . import ops
+from . import syntax as S
+from .errors import ArchError, Diagnostics, Span, did_you_mean
+from .expr import Env, TensorView, evaluate
+from .ir import MODULE_RESERVED, Network, Node, Scope, Value
+from .ops import REQUIRED, OpError, fmt_shape
+
+DEFAULT_MAX_NODES = 250_000
+MAX_BLOCK_DEPTH = 64
+CONTAINERS = ("seq", "add", "concat", "mul")
+
+
+class _Abort(Exception):
+    """Stop the current statement; the error (if any) has been reported already."""
+
+
+POISON: Value = (-1, 0)
+
+
+# ================================================================================= program loading
+
+
+@dataclass
+class Module:
+    """All definitions visible in a file, its imports included."""
+
+    file: str
+    blocks: dict[str, S.BlockDef] = field(default_factory=dict)
+    networks: dict[str, S.NetworkDef] = field(default_factory=dict)
+    lets: list[S.Let] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # network names in definition order
+
+
+def load_module(path: str | Path | None, text: str | None = None, diags: Diagnostics | None = None,
+                include_root: str | Path | None = None) -> Module:
+    """Parse a file and its imports.  Errors go to ``diags`` (raised if it is None)."""
+    diags = diags if diags is not None else Diagnostics()
+    file = str(path) if path is not None else "<string>"
+    if text is None:
+        text = _read(Path(file), Span(file, 0, 0))
+    mod = Module(file)
+    _load_into(mod, file, text, diags, [], Path(include_root).resolve() if include_root else None)
+    return mod
+
+
+def _read(p: Path, span: Span) -> str:
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ArchError(f"no such file: {p}", span) from None
+    except UnicodeDecodeError as err:
+        raise ArchError(f"{p} is not UTF-8 text (byte {err.start})", span) from None
+    except OSError as err:
+        raise ArchError(f"cannot read {p}: {err.strerror}", span) from None
+
+
+def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: list[str],
+               root: Path | None) -> None:
+    diags.sources[file] = text
+    mod.sources[file] = text
+    try:
+        prog = S.parse(text, file)
+    except ArchError as err:
+        diags.extend(err)
+        return
+    here = Path(file).resolve()
+    for item in prog.items:
+        if isinstance(item, S.Import):
+            target = (here.parent / item.path).resolve()
+            key = str(target)
+            if root is not None and not target.is_relative_to(root):
+                diags.error(f"import '{item.path}' is outside the include root {root}", item.span)
+                continue
+            if key in stack or key == str(here):
+                chain = " -> ".join(Path(s).name for s in [*stack, str(here), key])
+                diags.error(f"import cycle: {chain}", item.span, "remove one of the imports")
+                continue
+            if key in (str(Path(f).resolve()) for f in mod.sources if f != file):
+                continue  # already loaded through another import
+            try:
+                sub = _read(target, item.span)
+            except ArchError as err:
+                diags.extend(err)
+                continue
+            _load_into(mod, str(target) if not Path(item.path).is_absolute() else item.path, sub, diags,
+                       [*stack, str(here)], root)
+        elif isinstance(item, S.Let):
+            mod.lets.append(item)
+        elif isinstance(item, S.BlockDef):
+            _define(mod.blocks, item, diags, "block", mod)
+        elif isinstance(item, S.NetworkDef):
+            if _define(mod.networks, item, diags, "network", mod):
+                mod.order.append(item.name)
+
+
+def _define(table, item, diags, kind, mod) -> bool:
+    other = mod.blocks.get(item.name) or mod.networks.get(item.name)
+    if other is not None:
+        diags.error(f"{kind} '{item.name}' is already defined at {other.span}", item.span)
+        return False
+    if item.name in ops.REGISTRY or item.name in CONTAINERS:
+        diags.error(f"{kind} '{item.name}' has the name of a built-in op", item.span,
+                    "choose another name; built-in ops cannot be redefined")
+        return False
+    table[item.name] = item
+    return True
+
+
+# ================================================================================= elaboration
+
+
+class _Tensors:
+    """Named tensors visible in a body.  ``sealed`` scopes (seq, block) do not see outer names."""
+
+    def __init__(self, parent: "_Tensors | None" = None):
+        self.values: dict[str, Value | tuple[Value, ...]] = {}
+        self.parent = parent
+
+    def get(self, name: str):
+        t: _Tensors | None = self
+        while t is not None:
+            if name in t.values:
+                return t.values[name]
+            t = t.parent
+        return None
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        t: _Tensors | None = self
+        while t is not None:
+            out |= set(t.values)
+            t = t.parent
+        return out
+
+
+@dataclass
+class _Ctx:
+    scope: Scope
+    env: Env
+    tensors: _Tensors
+
+
+class Elaborator:
+    def __init__(self, mod: Module, diags: Diagnostics, max_nodes: int = DEFAULT_MAX_NODES,
+                 strict: bool = False):
+        self.mod, self.diags, self.max_nodes, self.strict = mod, diags, max_nodes, strict
+        self.graph = nx.MultiDiGraph()
+        self.next_id = 0
+        self.block_stack: list[str] = []
+        self.globals = Env()
+        for let in mod.lets:
+            try:
+                self.globals.values[let.name] = evaluate(let.value, self.globals)
+            except ArchError as err:
+                diags.extend(err)
+
+    # ------------------------------------------------------------------ entry point
+    def network(self, name: str, overrides: dict[str, Any]) -> Network:
+        netdef = self.mod.networks[name]
+        params_from = netdef
+        call_args: tuple[S.Arg, ...] = ()
+        seen = {name}
+        while params_from.alias_of is not None:
+            target = self.mod.networks.get(params_from.alias_of)
+            if target is None or target.name in seen:
+                what = "cycle of network aliases" if target else f"unknown network '{params_from.alias_of}'"
+                raise ArchError(what, params_from.span,
+                                did_you_mean(params_from.alias_of, self.mod.networks) if not target else None)
+            seen.add(target.name)
+            call_args = params_from.alias_args + call_args
+            params_from = target
+        params = self._bind_params(params_from.params, call_args, self.globals, params_from.span,
+                                   f"network '{params_from.name}'")
+        extra = {}
+        for k, v in overrides.items():
+            if k in params:
+                params[k] = v
+            else:
+                extra[k] = v  # e.g. symbolic input sizes: -D H=224
+        root = Scope("network", "", None, netdef.span, block=params_from.name, args=dict(params))
+        env = self.globals.child({**extra, **params})
+        net = Network(name, self.mod.file, self.graph, root, {}, {}, params, self.diags,
+                      dict(self.mod.blocks))
+        self.net = net
+        ctx = _Ctx(root, env, _Tensors())
+        flow = self._body(params_from.body, ctx, None)
+        if not net.outputs and flow is not None and flow != POISON and not _is_multi(flow):
+            net.outputs["output"] = flow
+        elif not net.outputs and _is_multi(flow):
+            for i, v in enumerate(flow):
+                net.outputs[f"output{i}"] = v
+        if not net.inputs and not self.diags.errors:
+            self.diags.error(f"network '{name}' has no input", netdef.span,
+                             "declare one, e.g. 'input image: [3, 224, 224]'")
+        root.inputs = list(net.inputs.values())
+        root.outputs = list(net.outputs.values())
+        return net
+
+    def _bind_params(self, params, args, env, span, what) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        names = [p.name for p in params]
+        positional = [a for a in args if a.name is None]
+        if len(positional) > len(params):
+            raise ArchError(f"{what} takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
+                            f"got {len(positional)}", span)
+        for p, a in zip(params, positional):
+            values[p.name] = evaluate(a.value, env)
+        for a in args:
+            if a.name is None:
+                continue
+            if a.name not in names:
+                raise ArchError(f"{what} has no parameter '{a.name}'", a.span, did_you_mean(a.name, names))
+            if a.name in values:
+                raise ArchError(f"parameter '{a.name}' given twice", a.span)
+            values[a.name] = evaluate(a.value, env)
+        scope_env = self.globals.child(values)
+        for p in params:
+            if p.name not in values:
+                if p.default is None:
+                    raise ArchError(f"{what} needs a value for '{p.name}'", span)
+                values[p.name] = evaluate(p.default, scope_env)
+                scope_env.values[p.name] = values[p.name]
+        return {n: values[n] for n in names}
+
+    # ------------------------------------------------------------------ statements
+    def _body(self, stmts, ctx: _Ctx, flow):
+        for stmt in stmts:
+            try:
+                flow = self._stmt(stmt, ctx, flow)
+            except ArchError as err:
+                self.diags.extend(err)
+                flow = POISON
+                self._poison_targets(stmt, ctx)
+            except _Abort:
+                flow = POISON
+                self._poison_targets(stmt, ctx)
+        return flow
+
+    def _poison_targets(self, stmt, ctx):
+        names = getattr(stmt, "targets", None) or ((stmt.name,) if isinstance(stmt, (S.Input, S.Output)) else ())
+        for n in names:
+            ctx.tensors.values[n] = POISON
+
+    def _stmt(self, stmt, ctx: _Ctx, flow):
+        if isinstance(stmt, S.PipeStmt):
+            return self._pipeline(stmt.pipeline, ctx, flow)
+        if isinstance(stmt, S.Assign):
+            result = self._pipeline(stmt.pipeline, ctx, flow)
+            self._bind(stmt.targets, result, ctx, stmt.span)
+            return result
+        if isinstance(stmt, S.Let):
+            ctx.env.values[stmt.name] = self._eval(stmt.value, ctx, flow)
+            return flow
+        if isinstance(stmt, S.Input):
+            return self._input(stmt, ctx)
+        if isinstance(stmt, S.Output):
+            return self._output(stmt, ctx, flow)
+        if isinstance(stmt, S.If):
+            cond = self._eval(stmt.cond, ctx, flow)
+            body = stmt.then if cond else (stmt.orelse or ())
+            return self._body(body, _Ctx(ctx.scope, ctx.env.child(), ctx.tensors), flow)
+        if isinstance(stmt, S.For):
+            return self._for(stmt, ctx, flow)
+        if isinstance(stmt, S.Init):
+            return self._init(stmt, ctx, flow)
+        raise ArchError("unsupported statement", getattr(stmt, "span", Span("", 0, 0)))  # pragma: no cover
+
+    def _eval(self, e, ctx: _Ctx, flow, symbolic=False):
+        def tensor_shape(name):
+            v = ctx.tensors.get(name)
+            if v is None:
+                return None
+            if v == POISON:
+                raise _Abort()
+            if isinstance(v, tuple) and isinstance(v[0], tuple):
+                return None
+            return self._shape(v)
+        flow_shape = None if flow is None or flow == POISON or _is_multi(flow) else self._shape(flow)
+        if flow == POISON and _uses_in(e):
+            raise _Abort()
+        return evaluate(e, ctx.env, tensor_shape, flow_shape, symbolic)
+
+    def _bind(self, targets, result, ctx, span):
+        if len(targets) == 1:
+            if _is_multi(result):
+                raise ArchError(f"this pipeline gives {len(result)} tensors; name each one "
+                                f"({', '.join(f'x{i}' for i in range(len(result)))} = ...)", span)
+            ctx.tensors.values[targets[0]] = result
+            return
+        if not _is_multi(result) or len(result) != len(targets):
+            n = len(result) if _is_multi(result) else 1
+            raise ArchError(f"{len(targets)} names for {n} tensor{'s' if n != 1 else ''}", span)
+        for t, v in zip(targets, result):
+            ctx.tensors.values[t] = v
+
+    def _input(self, stmt: S.Input, ctx: _Ctx):
+        if ctx.scope.kind != "network":
+            raise ArchError("'input' belongs in a network, not in a block", stmt.span,
+                            "a block's input is the tensor that flows into it ('in')")
+        if stmt.name in self.net.inputs:
+            raise ArchError(f"input '{stmt.name}' is declared twice", stmt.span)
+        dims = self._eval(stmt.dims, ctx, None, symbolic=True)
+        if not isinstance(dims, tuple) or not dims:
+            raise ArchError("an input shape is a list of sizes, e.g. [3, 224, 224]", stmt.dims.span)
+        for d in dims:
+            if isinstance(d, bool) or not isinstance(d, (int, str)) or (isinstance(d, int) and d <= 0):
+                raise ArchError(f"input size {d!r} must be a positive whole number or a name", stmt.dims.span)
+            if isinstance(d, int) and d > 1 << 24:
+                raise ArchError(f"input size {d} is absurdly large", stmt.dims.span, "sizes are limited to 2**24")
+        if any(isinstance(d, str) for d in dims[:1]) and len(dims) == 3:
+            raise ArchError("the channel count of an input must be known", stmt.dims.span)
+        node = self._node("input", {}, [], [tuple(dims)], ctx.scope, stmt.span, stmt.name, named=False)
+        v = (node.id, 0)
+        self.net.inputs[stmt.name] = v
+        ctx.tensors.values[stmt.name] = v
+        return v
+
+    def _output(self, stmt: S.Output, ctx: _Ctx, flow):
+        if ctx.scope.kind != "network":
+            raise ArchError("'output' belongs in a network", stmt.span,
+                            "a block's output is the last tensor of its body")
+        if stmt.pipeline is None:
+            v = ctx.tensors.get(stmt.name)
+            if v is None:
+                raise ArchError(f"unknown tensor '{stmt.name}'", stmt.span, did_you_mean(stmt.name, ctx.tensors.names()))
+        else:
+            v = self._pipeline(stmt.pipeline, ctx, flow)
+        if v == POISON:
+            raise _Abort()
+        if _is_multi(v):
+            raise ArchError("an output is one tensor", stmt.span)
+        if stmt.name in self.net.outputs:
+            raise ArchError(f"output '{stmt.name}' is declared twice", stmt.span)
+        self.net.outputs[stmt.name] = v
+        ctx.tensors.values[stmt.name] = v
+        return v
+
+    def _for(self, stmt: S.For, ctx: _Ctx, flow):
+        start = self._eval(stmt.start, ctx, flow)
+        if stmt.stop is not None:
+            stop = self._eval(stmt.stop, ctx, flow)
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, stop)):
+                raise ArchError("a range needs whole numbers: 'for i in 1..n'", stmt.span)
+            if stop - start + 1 > self.max_nodes:
+                raise ArchError(f"loop of {stop - start + 1} iterations exceeds the limit of {self.max_nodes} nodes",
+                                stmt.span, "raise the limit with --max-nodes")
+            items = range(start, stop + 1)
+        else:
+            if not isinstance(start, tuple):
+                raise ArchError("'for' iterates over a range 'a..b' or a tuple", stmt.span)
+            items = start
+        for i in items:
+            flow = self._body(stmt.body, _Ctx(ctx.scope, ctx.env.child({stmt.var: i}), ctx.tensors), flow)
+        return flow
+
+    def _init(self, stmt: S.Init, ctx: _Ctx, flow):
+        from .init import SCHEMES
+
+        if stmt.op not in ops.REGISTRY:
+            raise ArchError(f"unknown op '{stmt.op}' in init", stmt.span, did_you_mean(stmt.op, ops.REGISTRY))
+        if stmt.scheme not in SCHEMES:
+            raise ArchError(f"unknown initialisation '{stmt.scheme}'", stmt.span, did_you_mean(stmt.scheme, SCHEMES))
+        args = {}
+        for a in stmt.args:
+            if a.name is None:
+                raise ArchError("initialisation arguments are named, e.g. std=0.01", a.span)
+            args[a.name] = self._eval(a.value, ctx, flow)
+        bad = set(args) - set(SCHEMES[stmt.scheme])
+        if bad:
+            raise ArchError(f"{stmt.scheme} takes {', '.join(SCHEMES[stmt.scheme]) or 'no arguments'}", stmt.span)
+        ctx.scope.inits[stmt.op] = (stmt.scheme, args)
+        return flow
+
+    # ------------------------------------------------------------------ pipelines
+    def _pipeline(self, pipe: S.Pipeline, ctx: _Ctx, flow):
+        stages = list(pipe.stages)
+        x = flow
+        head = stages[0]
+        if head.label is None and head.repeat is None:
+            ref = self._head_value(head.core, ctx)
+            if ref is not None:
+                x = ref
+                stages = stages[1:]
+        for stage in stages:
+            x = self._stage(stage, ctx, x)
+        return x
+
+    def _head_value(self, core, ctx: _Ctx):
+        """A pipeline may start from a named tensor, 'in', or a merge of named tensors."""
+        if isinstance(core, S.InRef):
+            return None  # 'in' is the flow itself
+        if isinstance(core, S.Call) and not core.parens:
+            v = ctx.tensors.get(core.name)
+            if v == POISON:
+                raise _Abort()
+            return v
+        if isinstance(core, S.Call) and core.parens and core.name in ("add", "concat", "mul"):
+            return self._merge_call(core, ctx)
+        return None
+
+    def _merge_call(self, call: S.Call, ctx: _Ctx) -> Value:
+        inputs, attrs = [], {}
+        for a in call.args:
+            if a.name is not None:
+                attrs[a.name] = self._eval(a.value, ctx, None)
+                continue
+            if not isinstance(a.value, S.Name) or ctx.tensors.get(a.value.id) is None:
+                what = a.value.id if isinstance(a.value, S.Name) else "this argument"
+                raise ArchError(f"{call.name}(...) takes named tensors; '{what}' is not one", a.span,
+                                did_you_mean(what, ctx.tensors.names()) if isinstance(a.value, S.Name) else None)
+            v = ctx.tensors.get(a.value.id)
+            if v == POISON:
+                raise _Abort()
+            if _is_multi(v):
+                inputs.extend(v)
+            else:
+                inputs.append(v)
+        if len(inputs) < 2:
+            raise ArchError(f"{call.name} needs at least two tensors", call.span)
+        return self._op(call.name, attrs, inputs, ctx, call.span, None)
+
+    def _stage(self, stage: S.Stage, ctx: _Ctx, x):
+        if isinstance(stage.core, S.Call):
+            self._check_callable(stage.core, ctx)
+        if x is None:
+            raise ArchError("nothing flows into this stage", stage.span,
+                            "start the pipeline with an input or a named tensor, e.g. 'image -> ...'")
+        if x == POISON:
+            raise _Abort()
+        if stage.repeat is not None:
+            n = self._eval(stage.repeat, ctx, x)
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ArchError(f"repetition count must be a whole number >= 0, got {n!r}", stage.repeat.span)
+            if n > self.max_nodes:
+                raise ArchError(f"repeating {n} times exceeds the limit of {self.max_nodes} nodes",
+                                stage.repeat.span, "raise the limit with --max-nodes")
+            inner = S.Stage(None, stage.core, None, stage.span)
+            if stage.label is not None:
+                scope = self._child_scope("seq", stage.label, ctx, stage.span)
+                sub = _Ctx(scope, ctx.env.child(), _Tensors())
+                scope.inputs = [x]
+                for _ in range(n):
+                    x = self._stage(inner, sub, x)
+                scope.outputs = [x]
+                return x
+            for _ in range(n):
+                x = self._stage(inner, ctx, x)
+            return x
+        core = stage.core
+        if _is_multi(x):
+            raise ArchError(f"{len(x)} tensors flow into this stage; name them first (a, b = ...)", stage.span)
+        if isinstance(core, S.InRef):
+            raise ArchError("'in' can only start a pipeline", stage.span)
+        if isinstance(core, S.Container):
+            return self._container(core, stage.label, ctx, x)
+        return self._call(core, stage.label, ctx, x)
+
+    def _check_callable(self, call: S.Call, ctx: _Ctx) -> None:
+        name = call.name
+        if name in self.mod.blocks or name in ops.REGISTRY:
+            return
+        if ctx.tensors.get(name) is not None:
+            raise ArchError(f"tensor '{name}' in the middle of a pipeline", call.span,
+                            "to merge it with the flow, use add { identity | ... } or add(a, b)")
+        if name in CONTAINERS:
+            raise ArchError(f"'{name}' takes branches in braces: {name} {{ ... | ... }}", call.span)
+        cands = set(ops.REGISTRY) | set(self.mod.blocks) | ctx.tensors.names()
+        raise ArchError(f"unknown op, block or tensor '{name}'", call.span, did_you_mean(name, cands))
+
+    def _call(self, call: S.Call, label, ctx: _Ctx, x):
+        name = call.name
+        if name in self.mod.blocks:
+            return self._block(self.mod.blocks[name], call, label, ctx, x)
+        spec = ops.REGISTRY[name]
+        if spec.inputs == "many":
+            raise ArchError(f"'{name}' merges branches: write {name} {{ a | b }} or {name}(x, y)", call.span)
+        attrs = self._bind_attrs(spec, call, ctx, x)
+        return self._op(name, attrs, [x], ctx, call.span, label)
+
+    def _bind_attrs(self, spec: ops.OpSpec, call: S.Call, ctx: _Ctx, x) -> dict:
+        values: dict[str, Any] = {}
+        positional = [a for a in call.args if a.name is None]
+        if len(positional) > len(spec.attrs):
+            raise ArchError(f"{spec.name} takes at most {len(spec.attrs)} argument"
+                            f"{'s' if len(spec.attrs) != 1 else ''}, got {len(positional)}", call.span,
+                            f"{spec.name}({', '.join(a.name for a in spec.attrs)})")
+        for attr, a in zip(spec.attrs, positional):
+            values[attr.name] = (self._eval(a.value, ctx, x), a.span)
+        for a in call.args:
+            if a.name is None:
+                continue
+            if spec.attr(a.name) is None:
+                raise ArchError(f"{spec.name} has no argument '{a.name}'", a.span,
+                                did_you_mean(a.name, [t.name for t in spec.attrs]) or
+                                f"{spec.name} takes {', '.join(t.name for t in spec.attrs) or 'no arguments'}")
+            if a.name in values:
+                raise ArchError(f"argument '{a.name}' given twice", a.span)
+            values[a.name] = (self._eval(a.value, ctx, x), a.span)
+        out = {}
+        for attr in spec.attrs:
+            if attr.name in values:
+                v, span = values[attr.name]
+                out[attr.name] = _convert(spec.name, attr, v, span)
+            elif attr.default is REQUIRED:
+                raise ArchError(f"{spec.name} needs '{attr.name}'" + (f" ({attr.doc})" if attr.doc else ""),
+                                call.span, f"e.g. {spec.example}" if spec.example else None)
+            else:
+                out[attr.name] = attr.default
+        return out
+
+    def _op(self, name: str, attrs: dict, inputs: list[Value], ctx: _Ctx, span: Span, label) -> Value:
+        spec = ops.REGISTRY[name]
+        in_shapes = [self._shape(v) for v in inputs]
+        ops.drain_warnings()
+        try:
+            shapes = spec.shape(attrs, in_shapes)
+        except OpError as err:
+            ops.drain_warnings()
+            raise ArchError(err.message, span, err.hint) from None
+        for msg, hint in _merge_axes(ops.drain_warnings()):
+            if self.strict:
+                self.diags.error(msg, span, hint)
+            else:
+                self.diags.warning(msg, span, hint)
+        for s in shapes:
+            for d in s:
+                if isinstance(d, int) and d <= 0:
+                    raise ArchError(f"{name} gives an empty tensor {fmt_shape(s)} from "
+                                    f"{' and '.join(fmt_shape(t) for t in in_shapes)}", span,
+                                    "the input is too small for this many downsampling steps")
+        # merges are plain arithmetic in forward(): they own no module and take no index
+        named = spec.inputs != "many" or label is not None
+        node = self._node(name, attrs, inputs, shapes, ctx.scope, span, label, named=named, ctx=ctx)
+        if len(shapes) > 1:
+            return tuple((node.id, i) for i in range(len(shapes)))
+        return (node.id, 0)
+
+    def _node(self, op, attrs, inputs, shapes, scope, span, label, named, ctx=None) -> Node:
+        if self.next_id >= self.max_nodes:
+            raise ArchError(f"the network exceeds the limit of {self.max_nodes} nodes", span,
+                            "raise the limit with --max-nodes")
+        if named:
+            name, labeled = self._take_name(scope, label, ctx, span)
+        else:
+            name, labeled = "", False
+        node = Node(self.next_id, op, attrs, list(inputs), shapes, name, scope, span, labeled)
+        self.next_id += 1
+        self.graph.add_node(node.id, node=node, op=op, path=node.path, shape=shapes[0] if shapes else None)
+        for i, (src, port) in enumerate(inputs):
+            self.graph.add_edge(src, node.id, port=port, index=i)
+        scope.items.append(node)
+        return node
+
+    # ------------------------------------------------------------------ names and scopes
+    def _label_text(self, label: S.Label, ctx: _Ctx) -> str:
+        if not label.interpolated:
+            text = label.text
+        else:
+            def sub(m):
+                expr = S.parse_expr(m.group(1), label.span.file, label.span.line, label.span.col)
+                return str(self._eval(expr, ctx, None))
+            try:
+                text = re.sub(r"\{([^{}]*)\}", sub, label.text)
+            except ArchError as err:
+                raise ArchError(err.diagnostics[0].message, label.span, err.diagnostics[0].hint) from None
+        if not text or "." in text or text.startswith("_") or text in MODULE_RESERVED \
+                or any(ch.isspace() or not ch.isprintable() for ch in text) or len(text) > 128:
+            reason = ("a module name may not be empty, contain '.', whitespace or control characters, "
+                      "start with '_', exceed 128 characters, or be an attribute of torch.nn.Module")
+            raise ArchError(f"invalid module name {text!r}", label.span, reason)
+        return text
+
+    def _take_name(self, scope: Scope, label, ctx, span) -> tuple[str, bool]:
+        if label is None:
+            name = str(scope.counter)
+            scope.counter += 1
+            scope.names.add(name)
+            return name, False
+        text = self._label_text(label, ctx)
+        if text in scope.names:
+            where = f" in '{scope.path}'" if scope.path else ""
+            raise ArchError(f"module name '{text}' is used twice{where}", label.span,
+                            "labels become state_dict keys and must be unique in their scope")
+        scope.names.add(text)
+        return text, True
+
+    def _child_scope(self, kind, label, ctx: _Ctx, span, block=None, args=None) -> Scope:
+        name, _ = self._take_name(ctx.scope, label, ctx, span)
+        scope = Scope(kind, name, ctx.scope, span, block=block, args=dict(args or {}))
+        ctx.scope.items.append(scope)
+        return scope
+
+    def _block(self, bdef: S.BlockDef, call: S.Call, label, ctx: _Ctx, x):
+        if bdef.name in self.block_stack:
+            chain = " -> ".join([*self.block_stack[self.block_stack.index(bdef.name):], bdef.name])
+            raise ArchError(f"block '{bdef.name}' calls itself ({chain})", call.span,
+                            "blocks cannot be recursive; use a loop or repetition")
+        if len(self.block_stack) >= MAX_BLOCK_DEPTH:
+            raise ArchError(f"blocks nested deeper than {MAX_BLOCK_DEPTH}", call.span)
+        # arguments are evaluated where the block is called, so they may use 'in' and local names
+        args = tuple(S.Arg(a.name, S.Const(a.value.span, self._eval(a.value, ctx, x)), a.span) for a in call.args)
+        params = self._bind_params(bdef.params, args, ctx.env, call.span, f"block '{bdef.name}'")
+        scope = self._child_scope("block", label, ctx, call.span, block=bdef.name, args=params)
+        scope.inputs = [x]
+        self.block_stack.append(bdef.name)
+        try:
+            out = self._body(bdef.body, _Ctx(scope, self.globals.child(params), _Tensors()), x)
+        finally:
+            self.block_stack.pop()
+        if out == POISON:
+            raise _Abort()
+        if _is_multi(out):
+            raise ArchError(f"block '{bdef.name}' ends with {len(out)} tensors; merge them", bdef.span)
+        scope.outputs = [out]
+        return out
+
+    def _container(self, c: S.Container, label, ctx: _Ctx, x):
+        if c.kind not in CONTAINERS:
+            raise ArchError(f"unknown container '{c.kind}'", c.span,
+                            did_you_mean(c.kind, CONTAINERS) or "containers are seq, add, concat and mul")
+        if c.kind == "seq":
+            if len(c.branches) != 1:
+                raise ArchError("seq has one body; '|' separates branches of add, concat and mul", c.span,
+                                "use concat { ... | ... } for parallel branches")
+            scope = self._child_scope("seq", label, ctx, c.span)
+            scope.inputs = [x]
+            out = self._body(c.branches[0], _Ctx(scope, ctx.env.child(), _Tensors()), x)
+            if out == POISON:
+                raise _Abort()
+            scope.outputs = [out]
+            return out
+        inner = ctx
+        scope = None
+        if label is not None:  # a labelled merge is a module of its own
+            scope = self._child_scope("group", label, ctx, c.span)
+            scope.inputs = [x]
+            inner = _Ctx(scope, ctx.env.child(), _Tensors())
+        results, failed = [], False
+        for branch in c.branches:
+            out = self._body(branch, _Ctx(inner.scope, inner.env.child(), _Tensors(inner.tensors)), x)
+            if out == POISON or out is None:
+                failed = True
+            elif _is_multi(out):
+                self.diags.error("a branch ends with several tensors", c.span)
+                failed = True
+            results.append(out)
+        if failed:
+            raise _Abort()
+        if len(results) < 2:
+            raise ArchError(f"{c.kind} needs at least two branches separated by '|'", c.span,
+                            f"{c.kind} {{ conv(64, 3, pad=1) | identity }}")
+        out = self._op(c.kind, {"axis": 0} if c.kind == "concat" else {}, results, inner, c.span, None)
+        if scope is not None:
+            scope.outputs = [out]
+        return out
+
+    def _shape(self, v: Value):
+        return self.graph.nodes[v[0]]["node"].shapes[v[1]]
+
+
+def _merge_axes(warnings):
+    """One warning for both axes when height and width have the same problem."""
+    out: list[tuple[str, str | None]] = []
+    for msg, hint in warnings:
+        twin = msg.replace("the width", "the height")
+        if msg != twin and (twin, hint) in out:
+            out[out.index((twin, hint))] = (twin.replace("the height", "the height and width"), hint)
+        elif (msg, hint) not in out:
+            out.append((msg, hint))
+    return out
+
+
+def _is_multi(v) -> bool:
+    return isinstance(v, tuple) and len(v) > 0 and isinstance(v[0], tuple)
+
+
+def _uses_in(e) -> bool:
+    if isinstance(e, S.InName):
+        return True
+    return any(_uses_in(getattr(e, f)) for f in getattr(e, "__dataclass_fields__", {})
+               if isinstance(getattr(e, f), S.Expr))
+
+
+def _convert(op: str, attr: ops.Attr, v, span: Span):
+    """Check an argument against its attribute kind; normalise lists to tuples."""
+    kind = attr.kind
+
+    def bad(expect):
+        return ArchError(f"{op} argument '{attr.name}' must be {expect}, got {v!r}", span)
+
+    def is_int(x):
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if v is None and attr.default is None:
+        return None
+    if kind == "int":
+        if not is_int(v):
+            raise bad("a whole number")
+        if v < 0 or v > 1 << 24:
+            raise bad("a whole number from 0 to 2**24")
+        return v
+    if kind == "float":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad("a number")
+        return v if attr.name == "scale" else float(v)
+    if kind == "bool":
+        if not isinstance(v, bool):
+            raise bad("true or false")
+        return v
+    if kind == "str":
+        if not isinstance(v, str):
+            raise bad("a string")
+        if attr.choices and v not in attr.choices:
+            raise ArchError(f"{op} argument '{attr.name}' must be one of {', '.join(map(repr, attr.choices))}",
+                            span, did_you_mean(v, attr.choices))
+        return v
+    if kind in ("pair", "pad"):
+        if kind == "pad" and v == "same":
+            return v
+        if is_int(v):
+            v = (v, v)
+        if not (isinstance(v, tuple) and len(v) == 2 and all(is_int(x) and 0 <= x <= 1 << 24 for x in v)):
+            raise bad('a whole number or a pair (a, b)' + (' or "same"' if kind == "pad" else ""))
+        if attr.name in ("kernel", "stride", "size") and min(v) < 1:
+            raise bad("at least 1")
+        if attr.name == "dilation" and min(v) < 1:
+            raise bad("at least 1")
+        return v
+    if kind == "ints":
+        if is_int(v):
+            v = (v,)
+        if not (isinstance(v, tuple) and all(is_int(x) for x in v)) or len(v) > 16:
+            raise bad("a tuple of whole numbers")
+        return v
+    return v

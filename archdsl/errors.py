@@ -1,0 +1,129 @@
+"""Source spans and diagnostics.
+
+Every diagnostic archdsl prints has the form ``file:line:col: error: message``, followed by the
+source line with a caret under the span and, where one helps, a ``hint:`` line.  Errors are
+collected in a :class:`Diagnostics` list so that independent problems are all reported at once;
+:class:`ArchError` carries them out of the pipeline.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of an ``.arch`` source: 1-based line and column, end exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int = 0
+    end_col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+NO_SPAN = Span("<unknown>", 0, 0)
+
+
+@dataclass
+class Diagnostic:
+    severity: str  # "error" | "warning" | "note"
+    message: str
+    span: Span = NO_SPAN
+    hint: str | None = None
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        """GCC-style text: location, message, source line, caret, hint."""
+        loc = f"{self.span}: " if self.span.line else (f"{self.span.file}: " if self.span.file else "")
+        out = [f"{loc}{self.severity}: {self.message}"]
+        text = (sources or {}).get(self.span.file)
+        if text is not None and self.span.line:
+            lines = text.splitlines()
+            if 0 < self.span.line <= len(lines):
+                src = lines[self.span.line - 1].expandtabs(1)
+                if len(src) > 200:  # keep hostile one-line files readable
+                    start = max(0, self.span.col - 80)
+                    src, col = src[start:start + 160], self.span.col - start
+                else:
+                    col = self.span.col
+                width = 1
+                if self.span.end_line == self.span.line and self.span.end_col > self.span.col:
+                    width = min(self.span.end_col - self.span.col, max(1, len(src) - col + 1))
+                out.append(f"    {src}")
+                out.append("    " + " " * (col - 1) + "^" + "~" * (width - 1))
+        if self.hint:
+            out.append(f"hint: {self.hint}")
+        return "\n".join(out)
+
+    def to_json(self) -> dict:
+        d = {"severity": self.severity, "message": self.message, "file": self.span.file,
+             "line": self.span.line, "column": self.span.col}
+        if self.span.end_line:
+            d["end_line"], d["end_column"] = self.span.end_line, self.span.end_col
+        if self.hint:
+            d["hint"] = self.hint
+        return d
+
+
+class ArchError(Exception):
+    """One or more error diagnostics.  ``str(err)`` is the rendered text without source lines."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic | str, span: Span = NO_SPAN,
+                 hint: str | None = None):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic("error", diagnostics, span, hint)]
+        elif isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(d.render() for d in diagnostics))
+
+    @property
+    def span(self) -> Span:
+        return self.diagnostics[0].span
+
+
+@dataclass
+class Diagnostics:
+    """Collects errors and warnings; ``sources`` maps file names to text for caret rendering."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+    max_errors: int = 50
+
+    def error(self, message: str, span: Span = NO_SPAN, hint: str | None = None) -> None:
+        self.items.append(Diagnostic("error", message, span, hint))
+        if len(self.errors) >= self.max_errors:
+            raise ArchError(self.errors)
+
+    def warning(self, message: str, span: Span = NO_SPAN, hint: str | None = None) -> None:
+        d = Diagnostic("warning", message, span, hint)
+        if d not in self.items:  # a block used many times reports its warning once
+            self.items.append(d)
+
+    def extend(self, err: ArchError) -> None:
+        self.items.extend(err.diagnostics)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == "warning"]
+
+    def render(self) -> str:
+        return "\n".join(d.render(self.sources) for d in self.items)
+
+    def to_json(self) -> str:
+        return json.dumps([d.to_json() for d in self.items], indent=2)
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """A 'did you mean' hint for a misspelt name, or None."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,188 @@
+"""Safe evaluation of ``.arch`` expressions (no ``eval``): numbers, strings, tuples, tensor shapes."""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import syntax as S
+from .errors import ArchError, did_you_mean
+from .ops import Shape
+
+MAX_INT = 2 ** 62
+
+
+@dataclass(frozen=True)
+class TensorView:
+    """What an expression sees of a tensor: ``x.channels``, ``x.h``, ``x.w``, ``x.shape``."""
+
+    shape: Shape
+
+    def attr(self, name: str):
+        s = self.shape
+        table = {"shape": tuple(s), "rank": len(s), "channels": s[0] if s else None,
+                 "c": s[0] if s else None, "features": s[-1] if s else None,
+                 "h": s[1] if len(s) == 3 else None, "w": s[2] if len(s) == 3 else None}
+        if name not in table or table[name] is None:
+            raise KeyError(name)
+        return table[name]
+
+
+def make_divisible(v, divisor, min_value=None):
+    """torchvision's ``_make_divisible`` (MobileNet): round to a multiple, never down by >10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def round_to_multiple(v, divisor, round_up_bias=0.9):
+    """torchvision's MNASNet ``_round_to_multiple_of``."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v if new_v >= round_up_bias * v else new_v + divisor
+
+
+FUNCTIONS: dict[str, Callable] = {
+    "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
+    "floor": math.floor, "ceil": math.ceil, "str": str,
+    "make_divisible": make_divisible, "round_to_multiple": round_to_multiple,
+}
+
+_BIN: dict[str, Callable] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod, "**": operator.pow,
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge,
+}
+
+
+class Env:
+    """Constants visible at a point in the program (lexically nested)."""
+
+    def __init__(self, values: dict[str, Any] | None = None, parent: "Env | None" = None):
+        self.values = dict(values or {})
+        self.parent = parent
+
+    def lookup(self, name: str):
+        e: Env | None = self
+        while e is not None:
+            if name in e.values:
+                return e.values[name]
+            e = e.parent
+        raise KeyError(name)
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        e: Env | None = self
+        while e is not None:
+            out |= set(e.values)
+            e = e.parent
+        return out
+
+    def child(self, values: dict[str, Any] | None = None) -> "Env":
+        return Env(values, self)
+
+
+def _type_name(v) -> str:
+    return {bool: "bool", int: "int", float: "float", str: "string", tuple: "tuple"}.get(type(v), "tensor")
+
+
+def _check_size(v, span):
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+        raise ArchError(f"number too large ({str(v)[:20]}...)", span, "archdsl works with numbers below 2**62")
+    if isinstance(v, (tuple, str)) and len(v) > 1_000_000:
+        raise ArchError("value too large", span)
+    return v
+
+
+def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], Any] | None = None,
+             flow_shape: Shape | None = None, symbolic: bool = False) -> Any:
+    """Evaluate ``e``.  ``tensors(name)`` resolves tensor names to shapes; ``flow_shape`` is ``in``.
+
+    With ``symbolic`` (input dimensions), an unknown name evaluates to itself as a symbolic size.
+    """
+    def ev(x: S.Expr):
+        return evaluate(x, env, tensors, flow_shape, symbolic)
+
+    if isinstance(e, (S.Num, S.Str, S.Bool, S.Const)):
+        return e.value
+    if isinstance(e, S.Name):
+        try:
+            return env.lookup(e.id)
+        except KeyError:
+            pass
+        if tensors is not None:
+            shape = tensors(e.id)
+            if shape is not None:
+                return TensorView(shape)
+        if symbolic:
+            return e.id
+        raise ArchError(f"unknown name '{e.id}'", e.span, did_you_mean(e.id, env.names()))
+    if isinstance(e, S.InName):
+        if flow_shape is None:
+            raise ArchError("'in' is not defined here: nothing flows into this point", e.span)
+        return TensorView(flow_shape)
+    if isinstance(e, S.Attr):
+        v = ev(e.value)
+        if not isinstance(v, TensorView):
+            raise ArchError(f"a {_type_name(v)} has no attribute '{e.name}'", e.span)
+        try:
+            return v.attr(e.name)
+        except KeyError:
+            raise ArchError(f"a tensor of shape {list(v.shape)} has no '{e.name}'", e.span,
+                            did_you_mean(e.name, ["channels", "h", "w", "shape", "rank", "features"])) from None
+    if isinstance(e, S.BoolOp):
+        left = ev(e.left)
+        if e.op == "and":
+            return ev(e.right) if left else left
+        return left if left else ev(e.right)
+    if isinstance(e, S.Not):
+        return not ev(e.operand)
+    if isinstance(e, S.Neg):
+        v = ev(e.operand)
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise ArchError(f"cannot negate a {_type_name(v)}", e.span)
+        return -v
+    if isinstance(e, S.Ternary):
+        return ev(e.then) if ev(e.cond) else ev(e.orelse)
+    if isinstance(e, (S.TupleExpr, S.ListExpr)):
+        return tuple(ev(i) for i in e.items)
+    if isinstance(e, S.Index):
+        v, i = ev(e.value), ev(e.index)
+        if isinstance(v, TensorView):
+            v = v.shape
+        if not isinstance(v, (tuple, str)) or not isinstance(i, int) or isinstance(i, bool):
+            raise ArchError(f"cannot index a {_type_name(v)} with a {_type_name(i)}", e.span)
+        if not -len(v) <= i < len(v):
+            raise ArchError(f"index {i} out of range for a tuple of {len(v)}", e.span)
+        return v[i]
+    if isinstance(e, S.Func):
+        fn = FUNCTIONS.get(e.name)
+        if fn is None:
+            raise ArchError(f"unknown function '{e.name}'", e.span, did_you_mean(e.name, FUNCTIONS))
+        args = [ev(a) for a in e.args]
+        try:
+            return _check_size(fn(*args), e.span)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise ArchError(f"{e.name}(): {err}", e.span) from None
+    if isinstance(e, S.BinOp):
+        left, right = ev(e.left), ev(e.right)
+        if e.op == "**" and isinstance(right, (int, float)) and isinstance(left, (int, float)):
+            if abs(right) > 256 and abs(left) > 1:
+                raise ArchError("exponent too large", e.span)
+        if e.op in ("*",) and isinstance(left, (str, tuple)) and isinstance(right, int) and right > 10_000:
+            raise ArchError("repetition too large", e.span)
+        try:
+            if e.op in ("+", "-", "*", "/", "//", "%", "**", "<", "<=", ">", ">="):
+                for v in (left, right):
+                    if isinstance(v, TensorView):
+                        raise TypeError
+            return _check_size(_BIN[e.op](left, right), e.span)
+        except ZeroDivisionError:
+            raise ArchError("division by zero", e.span) from None
+        except (TypeError, ValueError, OverflowError):
+            raise ArchError(f"cannot apply '{e.op}' to a {_type_name(left)} and a {_type_name(right)}",
+                            e.span) from None
+    raise ArchError("unsupported expression", e.span)  # pragma: no cover

@@ -1,0 +1,36 @@
+"""Weight initialisation schemes: ``init conv: kaiming_normal(mode="fan_out", nonlinearity="relu")``.
+
+A scheme sets an op's main weight; ``bias=`` (a constant) sets its bias.  Without an ``init``
+declaration an op keeps PyTorch's own default initialisation.
+"""
+from __future__ import annotations
+
+# scheme -> the arguments it accepts
+SCHEMES: dict[str, tuple[str, ...]] = {
+    "kaiming_normal": ("mode", "nonlinearity", "a", "bias"),
+    "kaiming_uniform": ("mode", "nonlinearity", "a", "bias"),
+    "xavier_normal": ("gain", "bias"),
+    "xavier_uniform": ("gain", "bias"),
+    "normal": ("mean", "std", "bias"),
+    "uniform": ("a", "b", "bias"),
+    "trunc_normal": ("mean", "std", "a", "b", "bias"),
+    "constant": ("value", "bias"),
+    "default": (),
+}
+
+
+def torch_statements(scheme: str, args: dict, target: str) -> list[str]:
+    """PyTorch statements that initialise module ``target`` (e.g. ``m``) with a scheme."""
+    if scheme == "default":
+        return []
+    kw = {k: v for k, v in args.items() if k != "bias"}
+    call = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+    call = f", {call}" if call else ""
+    if scheme == "constant":
+        lines = [f"nn.init.constant_({target}.weight, {kw.get('value', 1)!r})"]
+    else:
+        lines = [f"nn.init.{scheme}_({target}.weight{call})"]
+    if "bias" in args:
+        lines.append(f"if {target}.bias is not None:")
+        lines.append(f"    nn.init.constant_({target}.bias, {args['bias']!r})")
+    return lines

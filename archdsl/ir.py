@@ -1,0 +1,175 @@
+"""The graph IR: op nodes in a networkx graph, the module-scope tree, and :class:`Network`.
+
+Elaboration creates nodes in program order, so node ids are already a topological order.
+Each node knows its op, normalised attributes, inputs, output shapes, module path and source
+span.  Scopes mirror the PyTorch module tree that the backends emit: the network, each block
+instance, each ``seq`` and each labelled container is a scope; its children are named by their
+labels, and unlabelled children are numbered ``0, 1, 2`` like ``nn.Sequential``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+import networkx as nx
+
+from .errors import Diagnostics, Span
+from .ops import Shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import Summary
+
+Value = tuple[int, int]  # (node id, output port)
+
+# Names that torch.nn.Module already uses: a submodule may not take them.
+MODULE_RESERVED = frozenset("""
+T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule
+half ipu load_state_dict modules mtia named_buffers named_children named_modules named_parameters
+parameters register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+to_empty train training type xpu zero_grad
+""".split())
+
+
+@dataclass
+class Node:
+    id: int
+    op: str  # a registry name, or "input"
+    attrs: dict[str, Any]
+    inputs: list[Value]
+    shapes: list[Shape]
+    name: str  # local name in its scope: a label or an index; "" for un-named functional nodes
+    scope: "Scope"
+    span: Span
+    labeled: bool = False
+
+    @property
+    def path(self) -> str:
+        """Dotted module path (``layer1.0.conv1``), as in the PyTorch state_dict."""
+        return ".".join(p for p in (*self.scope.path_parts, self.name) if p)
+
+    @property
+    def shape(self) -> Shape:
+        return self.shapes[0]
+
+
+@dataclass
+class Scope:
+    kind: str  # network | block | seq | group
+    name: str
+    parent: "Scope | None"
+    span: Span
+    block: str | None = None  # the block definition this scope instantiates
+    args: dict[str, Any] = field(default_factory=dict)
+    items: list["Node | Scope"] = field(default_factory=list)
+    inputs: list[Value] = field(default_factory=list)
+    outputs: list[Value] = field(default_factory=list)
+    inits: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    counter: int = 0
+    names: set[str] = field(default_factory=set)
+
+    @property
+    def path_parts(self) -> tuple[str, ...]:
+        parts: list[str] = []
+        s: Scope | None = self
+        while s is not None and s.parent is not None:
+            parts.append(s.name)
+            s = s.parent
+        return tuple(reversed(parts))
+
+    @property
+    def path(self) -> str:
+        return ".".join(self.path_parts)
+
+    @property
+    def depth(self) -> int:
+        return len(self.path_parts)
+
+    def walk(self) -> Iterator["Node | Scope"]:
+        """Every node and scope below this one, in program order."""
+        for item in self.items:
+            yield item
+            if isinstance(item, Scope):
+                yield from item.walk()
+
+    def nodes(self) -> Iterator[Node]:
+        return (i for i in self.walk() if isinstance(i, Node))
+
+    def init_for(self, op: str) -> tuple[str, dict] | None:
+        """The nearest ``init`` declaration for an op kind, searching outwards."""
+        s: Scope | None = self
+        while s is not None:
+            if op in s.inits:
+                return s.inits[op]
+            s = s.parent
+        return None
+
+
+@dataclass
+class Network:
+    """An elaborated network: the graph, its scopes, inputs and outputs, and the findings."""
+
+    name: str
+    file: str
+    graph: nx.MultiDiGraph
+    root: Scope
+    inputs: dict[str, Value]
+    outputs: dict[str, Value]
+    params: dict[str, Any]
+    diagnostics: Diagnostics
+    block_defs: dict[str, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------------- graph access
+    def node(self, nid: int) -> Node:
+        return self.graph.nodes[nid]["node"]
+
+    @property
+    def nodes(self) -> list[Node]:
+        """All nodes in topological (program) order."""
+        return [self.graph.nodes[n]["node"] for n in sorted(self.graph.nodes)]
+
+    def shape_of(self, value: Value) -> Shape:
+        return self.node(value[0]).shapes[value[1]]
+
+    def verify(self) -> None:
+        """Internal consistency: acyclic, ids topological, edges match node inputs."""
+        assert nx.is_directed_acyclic_graph(self.graph)
+        for n in self.nodes:
+            for src, _port in n.inputs:
+                assert src < n.id and self.graph.has_edge(src, n.id)
+
+    # ----------------------------------------------------------------------- analyses & backends
+    def summary(self) -> "Summary":
+        from .analysis import summarize
+
+        return summarize(self)
+
+    def torch_source(self) -> str:
+        from .backends.torch import generate
+
+        return generate(self)
+
+    def to_torch(self):
+        """Build the ``nn.Module`` from the same generated source that ``compile`` writes."""
+        from .backends.torch import build
+
+        return build(self)
+
+    def to_onnx(self, path: str | None = None, **options):
+        from .backends.onnx import export
+
+        return export(self, path, **options)
+
+    def _repr_svg_(self) -> str | None:
+        try:
+            from .backends.graph import to_svg
+
+            return to_svg(self)
+        except Exception:  # noqa: BLE001 - a notebook should fall back to text, never raise
+            return None
+
+    def _repr_html_(self) -> str:
+        return self.summary().to_html()

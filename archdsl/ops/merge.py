@@ -1,0 +1,75 @@
+"""Merges of several tensors: add, mul (broadcasting), concat (channel axis)."""
+from __future__ import annotations
+
+from . import Attr, OpError, OpSpec, fmt_shape, register
+
+
+def _known_equal(x, y) -> bool:
+    return x == y or not (isinstance(x, int) and isinstance(y, int))
+
+
+def _broadcast(a, ins, name):
+    out = list(ins[0])
+    for s in ins[1:]:
+        if len(s) != len(out):
+            raise OpError(f"{name} of tensors with different ranks: " + " and ".join(fmt_shape(t) for t in ins))
+        for i, (x, y) in enumerate(zip(out, s)):
+            if _known_equal(x, y):
+                continue
+            if name == "mul" and (x == 1 or y == 1):
+                out[i] = y if x == 1 else x
+                continue
+            raise OpError(f"{name} of " + " and ".join(fmt_shape(t) for t in ins), _merge_hint(ins, name))
+    return [tuple(out)]
+
+
+def _merge_hint(ins, name):
+    a, b = ins[0], ins[1]
+    if len(a) == 3 and len(b) == 3 and all(isinstance(d, int) for d in a + b):
+        (c1, h1, _), (c2, h2, _) = a, b
+        if h1 != h2 and h2 and h1 % h2 == 0:
+            return f"a 1x1 stride-{h1 // h2} projection (conv({c2}, 1, stride={h1 // h2})) on the shortcut would match"
+        if h1 == h2 and c1 != c2:
+            return f"a 1x1 projection (conv({c2}, 1)) on the shortcut would match the channels"
+    if name == "add":
+        return "the branches of add must produce the same shape"
+    return None
+
+
+register(OpSpec(
+    "add", (), "Element-wise sum of the branches (residual connections).",
+    lambda a, ins: _broadcast(a, ins, "add"), inputs="many", family="merge",
+    torch_fn=lambda a, x, ins: " + ".join(x), example="add { conv(64, 3, pad=1) | identity }",
+    rule="all inputs have the same shape"))
+
+register(OpSpec(
+    "mul", (), "Element-wise product with broadcasting (squeeze-and-excitation gates).",
+    lambda a, ins: _broadcast(a, ins, "mul"), inputs="many", family="merge",
+    torch_fn=lambda a, x, ins: " * ".join(x), example="mul { identity | global_avgpool -> conv(16, 1) -> sigmoid }",
+    rule="shapes broadcast (size-1 axes stretch)"))
+
+
+def _concat_shape(a, ins):
+    ax = a["axis"]
+    rank = len(ins[0])
+    if not 0 <= ax < rank:
+        raise OpError(f"concat axis {ax} out of range for {fmt_shape(ins[0])}")
+    total = 0
+    for s in ins:
+        if len(s) != rank or any(not _known_equal(x, y) for i, (x, y) in enumerate(zip(s, ins[0])) if i != ax):
+            raise OpError("concat of " + " and ".join(fmt_shape(t) for t in ins) +
+                          f": all axes but {ax} must agree",
+                          "crop or pad the larger map, or fix the stride of one branch")
+        total = total + s[ax] if isinstance(total, int) and isinstance(s[ax], int) else f"{total}+{s[ax]}"
+    out = list(ins[0])
+    out[ax] = total
+    return [tuple(out)]
+
+
+register(OpSpec(
+    "concat", (Attr("axis", "int", 0, doc="axis without the batch; 0 is channels"),),
+    "Concatenation of the branches along the channel axis (Inception, DenseNet, U-Net).",
+    _concat_shape, inputs="many", family="merge",
+    torch_fn=lambda a, x, ins: f"torch.cat([{', '.join(x)}], {a['axis'] + 1})",
+    example="concat { conv(64, 1) | conv(96, 1) -> conv(128, 3, pad=1) }",
+    rule="sizes add on the concat axis; other axes must agree"))
