@@ -189,3 +189,15 @@ def summarize(net: Network, depth: int | None = None) -> Summary:
 
 def summary_json(s: Summary) -> str:
     return json.dumps(s.to_json(), indent=2)
+
+
+def state_dict_shapes(net: Network) -> dict[str, tuple[int, ...]]:
+    """The PyTorch ``state_dict`` the compiled module will have: key -> shape, in module order."""
+    out: dict[str, tuple[int, ...]] = {}
+    for n in net.nodes:
+        spec = ops.REGISTRY.get(n.op)
+        if spec is None:
+            continue
+        for w in spec.weights(n.attrs, [net.shape_of(v) for v in n.inputs]):
+            out[f"{n.path}.{w.name}"] = tuple(w.shape)
+    return out
