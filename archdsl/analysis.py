@@ -156,7 +156,7 @@ def summarize(net: Network, depth: int | None = None) -> Summary:
             a = numel(n.shape) or 0
         total_p, total_w, total_m, total_a = total_p + p, total_w + w, total_m + m, total_a + a
         parts = n.scope.path_parts
-        path = n.path or f"({n.op})"
+        path = n.path if n.name else ".".join([*parts, f"<{n.op}>"])
         if n.op == "input":
             path = next(k for k, v in net.inputs.items() if v[0] == n.id)
         if depth is not None and len(parts) > depth:

@@ -395,7 +395,9 @@ class Elaborator:
         stages = list(pipe.stages)
         x = flow
         head = stages[0]
-        if head.label is None and head.repeat is None:
+        if isinstance(head.core, S.InRef) and head.label is None and head.repeat is None:
+            stages = stages[1:]  # 'in -> ...' starts from the flow itself
+        elif head.label is None and head.repeat is None:
             ref = self._head_value(head.core, ctx)
             if ref is not None:
                 x = ref
@@ -406,8 +408,6 @@ class Elaborator:
 
     def _head_value(self, core, ctx: _Ctx):
         """A pipeline may start from a named tensor, 'in', or a merge of named tensors."""
-        if isinstance(core, S.InRef):
-            return None  # 'in' is the flow itself
         if isinstance(core, S.Call) and not core.parens:
             v = ctx.tensors.get(core.name)
             if v == POISON:
@@ -418,10 +418,15 @@ class Elaborator:
         return None
 
     def _merge_call(self, call: S.Call, ctx: _Ctx) -> Value:
-        inputs, attrs = [], {}
+        spec = ops.REGISTRY[call.name]
+        inputs, attrs = [], {a.name: a.default for a in spec.attrs}
         for a in call.args:
             if a.name is not None:
-                attrs[a.name] = self._eval(a.value, ctx, None)
+                attr = spec.attr(a.name)
+                if attr is None:
+                    raise ArchError(f"{call.name} has no argument '{a.name}'", a.span,
+                                    f"{call.name} takes {', '.join(t.name for t in spec.attrs) or 'only tensors'}")
+                attrs[a.name] = _convert(call.name, attr, self._eval(a.value, ctx, None), a.span)
                 continue
             if not isinstance(a.value, S.Name) or ctx.tensors.get(a.value.id) is None:
                 what = a.value.id if isinstance(a.value, S.Name) else "this argument"
@@ -668,7 +673,8 @@ class Elaborator:
         if len(results) < 2:
             raise ArchError(f"{c.kind} needs at least two branches separated by '|'", c.span,
                             f"{c.kind} {{ conv(64, 3, pad=1) | identity }}")
-        out = self._op(c.kind, {"axis": 0} if c.kind == "concat" else {}, results, inner, c.span, None)
+        attrs = {a.name: a.default for a in ops.REGISTRY[c.kind].attrs}
+        out = self._op(c.kind, attrs, results, inner, c.span, None)
         if scope is not None:
             scope.outputs = [out]
         return out
