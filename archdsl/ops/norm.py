@@ -93,4 +93,5 @@ def _dropout_shape(a, ins):
 register(OpSpec(
     "dropout", (Attr("p", "float", 0.5),), "Dropout (nn.Dropout); removed for inference.", _dropout_shape,
     torch_module=lambda a, ins: "nn.Dropout()" if a["p"] == 0.5 else f"nn.Dropout(p={a['p']!r})",
+    torch_fn=lambda a, x, ins: f"F.dropout({x[0]}, p={a['p']!r}, training=self.training)",
     family="norm", example="dropout(0.2)", rule="shape unchanged"))

@@ -1,0 +1,512 @@
+"""PyTorch backend: one readable, standalone Python module per network.
+
+Each module scope of the IR becomes a class, or an inline ``nn.Sequential`` when it is a plain
+chain of modules.  Instances of one ``block`` that share a structure share one class: every
+number in their submodule constructors is a *slot*; slots equal across all instances stay
+literals, slots that differ become constructor arguments named after the block parameter (or the
+input channel count) they always equal.  Instances whose structure differs (a projection shortcut
+present in some, absent in others) get one class per variant, and the class docstring says why.
+
+``build()`` executes the same source that ``compile`` writes, so there is one code path.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__, ops
+from ..ir import Network, Node, Scope, Value
+from ..ops import fmt_shape
+from .names import Namespace, camel, is_plain_attr, sanitize
+
+# Keyword defaults of the torch classes the emitters use, so that instances which omit a
+# default can share a class with instances that set it.
+TORCH_DEFAULTS: dict[str, dict[str, Any]] = {
+    "nn.Conv2d": {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
+    "nn.ConvTranspose2d": {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True,
+                           "dilation": 1},
+    "nn.Linear": {"bias": True},
+    "nn.BatchNorm2d": {"eps": 1e-5, "momentum": 0.1, "affine": True},
+    "nn.BatchNorm1d": {"eps": 1e-5, "momentum": 0.1, "affine": True},
+    "nn.MaxPool2d": {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False},
+    "nn.AvgPool2d": {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True},
+    "nn.Dropout": {"p": 0.5},
+    "nn.LeakyReLU": {"negative_slope": 0.01},
+    "nn.ELU": {"alpha": 1.0},
+    "nn.GELU": {"approximate": "none"},
+    "nn.GroupNorm": {"eps": 1e-5},
+    "nn.LayerNorm": {"eps": 1e-5},
+}
+ROLE_NAMES: dict[str, tuple[str, ...]] = {
+    "nn.Conv2d": ("in_channels", "out_channels", "kernel_size"),
+    "nn.ConvTranspose2d": ("in_channels", "out_channels", "kernel_size"),
+    "nn.Linear": ("in_features", "out_features"),
+    "nn.BatchNorm2d": ("num_features",), "nn.BatchNorm1d": ("num_features",),
+    "nn.GroupNorm": ("num_groups", "num_channels"),
+}
+# Functional forms of parameter-free modules, used when such an op is unlabelled outside a seq.
+FUNCTIONAL = {"nn.MaxPool2d": "F.max_pool2d", "nn.AvgPool2d": "F.avg_pool2d",
+              "nn.AdaptiveAvgPool2d": "F.adaptive_avg_pool2d", "nn.AdaptiveMaxPool2d": "F.adaptive_max_pool2d",
+              "nn.LocalResponseNorm": "F.local_response_norm"}
+INIT_CLASSES = {"conv": "nn.Conv2d", "conv_transpose": "nn.ConvTranspose2d", "linear": "nn.Linear",
+                "bn": "(nn.BatchNorm2d, nn.BatchNorm1d)", "group_norm": "nn.GroupNorm", "layer_norm": "nn.LayerNorm"}
+
+
+# ------------------------------------------------------------------------------------ constructors
+
+
+@dataclass
+class Mod:
+    """A submodule constructor call whose literal leaves are slots."""
+
+    func: Any  # "nn.Conv2d", "nn.Sequential", or a _Raw (a generated class)
+    args: list = field(default_factory=list)  # literals or Mods
+    kwargs: dict = field(default_factory=dict)  # name -> literal
+    labels: list[str] | None = None  # nn.Sequential(OrderedDict) keys
+
+    def signature(self):
+        func = self.func.key if isinstance(self.func, _Raw) else self.func
+        return (func, tuple(a.signature() if isinstance(a, Mod) else "L" for a in self.args),
+                tuple(self.kw_order()), tuple(self.labels or ()))
+
+    def kw_order(self) -> list[str]:
+        """Keywords in a canonical, readable order: kernel_size, then PyTorch's own order."""
+        known = ["kernel_size", *TORCH_DEFAULTS.get(self.func, {})] if isinstance(self.func, str) else []
+        return sorted(self.kwargs, key=lambda k: (known.index(k) if k in known else len(known), k))
+
+    def slots(self) -> list:
+        out: list = []
+        for a in self.args:
+            out.extend(a.slots() if isinstance(a, Mod) else [a])
+        for k in self.kw_order():
+            out.append(self.kwargs[k])
+        return out
+
+
+def parse_mod(text: str) -> Mod:
+    call = ast.parse(text, mode="eval").body
+    assert isinstance(call, ast.Call)
+    func = ast.unparse(call.func)
+    kwargs = dict(TORCH_DEFAULTS.get(func, {}))
+    kwargs.update({k.arg: ast.literal_eval(k.value) for k in call.keywords})
+    return Mod(func, [ast.literal_eval(a) for a in call.args], kwargs)
+
+
+@dataclass
+class _Raw:
+    """A scope that needs a class, before instances are grouped."""
+
+    scope: Scope
+    base: str  # nn.Module | nn.Sequential
+    entries: list[tuple[str, Mod]]
+    forward: list[str]
+    key: tuple = ()
+    group: "_Group | None" = None
+
+    def slots(self) -> list:
+        out: list = []
+        for _, m in self.entries:
+            out.extend(m.slots())
+        return out
+
+
+@dataclass
+class _Group:
+    name: str
+    raws: list[_Raw]
+    params: list[str]  # constructor parameter names
+    slot_names: list[str | None]  # per slot: parameter name, or None for a literal
+    note: str = ""
+
+
+# ------------------------------------------------------------------------------------ per scope
+
+
+class _Emitter:
+    def __init__(self, net: Network):
+        self.net = net
+        self.raws: list[_Raw] = []
+
+    def mod_for_node(self, n: Node) -> Mod:
+        spec = ops.REGISTRY[n.op]
+        return parse_mod(spec.torch_module(n.attrs, [self.net.shape_of(v) for v in n.inputs]))
+
+    def is_module(self, n: Node, in_seq: bool) -> bool:
+        spec = ops.REGISTRY[n.op]
+        if spec.torch_module is None:
+            return False
+        if spec.has_weights or in_seq:
+            return True
+        if n.labeled:
+            return True
+        return spec.torch_fn is None and parse_mod(
+            spec.torch_module(n.attrs, [self.net.shape_of(v) for v in n.inputs])).func not in FUNCTIONAL
+
+    def chain_ok(self, scope: Scope) -> bool:
+        """A plain chain of single-input modules: can be an nn.Sequential."""
+        prev = scope.inputs[0] if len(scope.inputs) == 1 else None
+        if prev is None or not scope.items:
+            return False
+        for item in scope.items:
+            if isinstance(item, Node):
+                if not self.is_module(item, True) or item.inputs != [prev] or len(item.shapes) != 1:
+                    return False
+                prev = (item.id, 0)
+            else:
+                if item.inputs != [prev] or len(item.outputs) != 1:
+                    return False
+                prev = item.outputs[0]
+        return scope.outputs == [prev]
+
+    def scope_mod(self, scope: Scope) -> Mod:
+        """The constructor of a child scope: an inline Sequential or a generated class."""
+        if scope.kind == "seq" and self.chain_ok(scope):
+            children = [self.item_mod(i) for i in scope.items]
+            names = [i.name for i in scope.items]
+            labels = None if names == [str(k) for k in range(len(names))] else names
+            return Mod("nn.Sequential", children, {}, labels)
+        raw = self.raw_class(scope)
+        return Mod(raw, raw.slots(), {})
+
+    def item_mod(self, item) -> Mod:
+        return self.mod_for_node(item) if isinstance(item, Node) else self.scope_mod(item)
+
+    def raw_class(self, scope: Scope) -> _Raw:
+        if scope.kind == "block" and self.chain_ok(scope):
+            raw = _Raw(scope, "nn.Sequential", [(i.name, self.item_mod(i)) for i in scope.items], [])
+        else:
+            entries: list[tuple[str, Mod]] = []
+            for item in scope.items:
+                if isinstance(item, Scope):
+                    entries.append((item.name, self.scope_mod(item)))
+                elif item.op != "input" and self.is_module(item, scope.kind == "seq"):
+                    entries.append((item.name, self.mod_for_node(item)))
+            raw = _Raw(scope, "nn.Module", entries, self.forward(scope, {n for n, _ in entries}))
+        raw.key = (scope.kind, scope.block or scope.name if scope.kind != "network" else "", raw.base,
+                   tuple(raw.forward), tuple((n, m.signature()) for n, m in raw.entries))
+        self.raws.append(raw)
+        return raw
+
+    def forward(self, scope: Scope, modules: set[str]) -> list[str]:
+        ns = Namespace()
+        var: dict[Value, str] = {}
+        if scope.kind == "network":
+            for name, v in self.net.inputs.items():
+                var[v] = ns.create(name)
+        else:
+            var[scope.inputs[0]] = ns.create("x")
+        params = list(var.values())
+        # last use of every value inside this scope, to reuse dead variables like `out = f(out)`
+        last: dict[Value, int] = {}
+        for i, item in enumerate(scope.items):
+            for v in item.inputs:
+                last[v] = i
+        for v in scope.outputs:
+            last[v] = len(scope.items)
+        lines = []
+        for i, item in enumerate(scope.items):
+            if isinstance(item, Node) and item.op == "input":
+                continue
+            ins = [var[v] for v in item.inputs]
+            if isinstance(item, Scope):
+                expr, outs = f"{_self(item.name)}({ins[0]})", item.outputs
+                hint = "out"
+            else:
+                outs = [(item.id, k) for k in range(len(item.shapes))]
+                hint = "out"
+                if item.name in modules and isinstance(item, Node) and self.is_module(item, scope.kind == "seq"):
+                    expr = f"{_self(item.name)}({ins[0]})"
+                else:
+                    expr = self.functional(item, ins)
+                if expr == ins[0] and len(outs) == 1:  # identity: alias, no line
+                    var[outs[0]] = ins[0]
+                    continue
+            reuse = (len(outs) == 1 and item.inputs and last.get(item.inputs[0]) == i
+                     and list(var.values()).count(var[item.inputs[0]]) >= 1)
+            if reuse:
+                targets = [var[item.inputs[0]]]
+            else:
+                targets = [ns.create(hint if len(outs) == 1 else f"{hint}{k}") for k in range(len(outs))]
+            for v, t in zip(outs, targets):
+                var[v] = t
+            lines.append(f"{', '.join(targets)} = {expr}")
+        rets = [var[v] for v in scope.outputs]
+        lines.append(f"return {rets[0]}" if len(rets) == 1 else f"return {', '.join(rets)}")
+        return [f"def forward(self, {', '.join(params)}):"] + ["    " + ln for ln in lines]
+
+    def functional(self, n: Node, ins: list[str]) -> str:
+        spec = ops.REGISTRY[n.op]
+        shapes = [self.net.shape_of(v) for v in n.inputs]
+        if spec.torch_fn is not None:
+            return spec.torch_fn(n.attrs, ins, shapes)
+        text = spec.torch_module(n.attrs, shapes)
+        head, _, rest = text.partition("(")
+        fn = FUNCTIONAL[head]
+        return f"{fn}({ins[0]}, {rest}" if rest != ")" else f"{fn}({ins[0]})"
+
+
+def _self(name: str) -> str:
+    return f"self.{name}" if is_plain_attr(name) else f"getattr(self, {name!r})"
+
+
+# ------------------------------------------------------------------------------------ grouping
+
+
+def _same(values: list, others: list) -> bool:
+    return all(type(a) is type(b) and a == b for a, b in zip(values, others))
+
+
+def _group(raws: list[_Raw], class_ns: Namespace, net: Network) -> list[_Group]:
+    by_key: dict[tuple, list[_Raw]] = {}
+    for r in raws:
+        by_key.setdefault(r.key, []).append(r)
+    groups: list[_Group] = []
+    variants: dict[str, list[_Group]] = {}
+    for key, members in by_key.items():
+        first = members[0].scope
+        base = first.block if first.kind in ("block", "network") else (first.name if not first.name.isdigit() else first.kind)
+        base = camel(base or "Module")
+        name = class_ns.create(base if base not in variants else f"{base}{len(variants[base]) + 1}")
+        g = _Group(name, members, [], [])
+        columns = list(zip(*(m.slots() for m in members))) if members[0].slots() else []
+        pns = Namespace()
+        chosen: dict[str, str] = {}
+        for k, col in enumerate(columns):
+            col = list(col)
+            if all(type(v) is type(col[0]) and v == col[0] for v in col):
+                g.slot_names.append(None)
+                continue
+            pname = None
+            if first.kind == "block":
+                for p in first.args:
+                    if _same(col, [m.scope.args.get(p) for m in members]):
+                        pname = p
+                        break
+            if pname is None:
+                chans = [net.shape_of(m.scope.inputs[0])[0] if m.scope.inputs else None for m in members]
+                if _same(col, chans):
+                    pname = "in_channels"
+            if pname is None:
+                pname = _slot_role(members[0], k)
+            if pname not in chosen:
+                chosen[pname] = pns.create(pname)
+            g.slot_names.append(chosen[pname])
+        g.params = list(dict.fromkeys(n for n in g.slot_names if n))
+        if "in_channels" in g.params:
+            g.params.remove("in_channels")
+            g.params.insert(0, "in_channels")
+        for m in members:
+            m.group = g
+        variants.setdefault(base, []).append(g)
+        groups.append(g)
+    for base, gs in variants.items():
+        if len(gs) > 1:
+            for g in gs:
+                g.note = _variant_note(g, gs)
+    return groups
+
+
+def _slot_role(raw: _Raw, k: int) -> str:
+    """A readable name for slot ``k``: the submodule and argument it fills."""
+    i = 0
+    for name, mod in raw.entries:
+        n = len(mod.slots())
+        if k < i + n:
+            role = _role_in(mod, k - i)
+            return f"{sanitize(name)}_{role}" if role else f"{sanitize(name)}_arg"
+        i += n
+    return "arg"
+
+
+def _role_in(mod: Mod, k: int) -> str | None:
+    for idx, a in enumerate(mod.args):
+        if isinstance(a, Mod):
+            n = len(a.slots())
+            if k < n:
+                return _role_in(a, k)
+            k -= n
+        else:
+            if k == 0:
+                roles = ROLE_NAMES.get(mod.func if isinstance(mod.func, str) else "", ())
+                return roles[idx] if idx < len(roles) else f"arg{idx}"
+            k -= 1
+    keys = mod.kw_order()
+    return keys[k] if 0 <= k < len(keys) else None
+
+
+def _variant_note(g: _Group, gs: list[_Group]) -> str:
+    mine = {n for n, _ in g.raws[0].entries}
+    sets = [{n for n, _ in o.raws[0].entries} for o in gs]
+    common, everyone = set.intersection(*sets), set.union(*sets)
+    extra, missing = sorted(mine - common), sorted(everyone - mine)
+    block = g.raws[0].scope.block or g.raws[0].scope.name
+    parts = ([f"with {', '.join(extra)}"] if extra else []) + ([f"without {', '.join(missing)}"] if missing else [])
+    why = " and ".join(parts) or "with different arguments baked into forward()"
+    return (f"Specialised: `{block}` builds different modules depending on its arguments and input shape, "
+            f"so each variant is its own class; this one is {why} ({len(g.raws)} use{'s' if len(g.raws) > 1 else ''}).")
+
+
+# ------------------------------------------------------------------------------------ rendering
+
+
+def _render_mod(mod: Mod, names: list[str | None], pos: list[int], indent: int) -> str:
+    def take():
+        k = pos[0]
+        pos[0] += 1
+        return k
+
+    pad = " " * indent
+    if isinstance(mod.func, _Raw):
+        g = mod.func.group
+        vals: dict[str, Any] = {}
+        for slot_name, v in zip(g.slot_names, mod.args):
+            k = take()
+            if slot_name and slot_name not in vals:
+                vals[slot_name] = names[k] if names[k] else repr(v)
+        return f"{g.name}(" + ", ".join(f"{p}={vals[p]}" for p in g.params) + ")"
+    if mod.func == "nn.Sequential":
+        parts = []
+        for i, a in enumerate(mod.args):
+            inner = _render_mod(a, names, pos, indent + 4)
+            parts.append(f"({mod.labels[i]!r}, {inner})" if mod.labels else inner)
+        body = ",\n".join(pad + "    " + p for p in parts)
+        if mod.labels:
+            return "nn.Sequential(OrderedDict([\n" + body + ",\n" + pad + "]))"
+        return "nn.Sequential(\n" + body + ",\n" + pad + ")"
+    out = []
+    for a in mod.args:
+        k = take()
+        out.append(names[k] or repr(a))
+    defaults = TORCH_DEFAULTS.get(mod.func, {})
+    for kw in mod.kw_order():
+        k = take()
+        v = mod.kwargs[kw]
+        if names[k]:
+            out.append(f"{kw}={names[k]}")
+        elif not (kw in defaults and type(defaults[kw]) is type(v) and defaults[kw] == v):
+            out.append(f"{kw}={v!r}")
+    return f"{mod.func}({', '.join(out)})"
+
+
+def _render_class(g: _Group, net: Network, source_name: str) -> list[str]:
+    raw = g.raws[0]
+    scope = raw.scope
+    if scope.kind == "network":
+        s = net.summary().totals
+        doc = (f"Network `{net.name}` from {source_name}: {s['input']} -> {s['output']}; "
+               f"{s['params']:,} parameters, {s['macs']:,} MACs.")
+    elif scope.kind == "block":
+        doc = f"Block `{scope.block}` from {source_name}."
+    else:
+        doc = f"The `{scope.name}` {('sequence' if scope.kind == 'seq' else 'group')} of {source_name}."
+    if g.note:
+        doc += "\n\n" + g.note
+    import textwrap
+
+    paras = [textwrap.fill(p, 96, initial_indent="    ", subsequent_indent="    ") for p in doc.split("\n\n")]
+    doc_text = "\n\n".join(paras).strip()
+    if "\n" in doc_text:
+        doc_text += "\n    "
+    lines = [f"class {g.name}({raw.base}):", f'    """{doc_text}"""', ""]
+    lines.append(f"    def __init__(self{''.join(', ' + p for p in g.params)}):")
+    pos = [0]
+    if raw.base == "nn.Sequential":
+        items = [(n, _render_mod(m, g.slot_names, pos, 12)) for n, m in raw.entries]
+        if all(n == str(i) for i, (n, _) in enumerate(items)):
+            lines.append("        super().__init__(")
+            lines += [f"            {t}," for _, t in items]
+            lines.append("        )")
+        else:
+            lines.append("        super().__init__(OrderedDict([")
+            lines += [f"            ({n!r}, {t})," for n, t in items]
+            lines.append("        ]))")
+        return lines
+    lines.append("        super().__init__()")
+    for n, m in raw.entries:
+        text = _render_mod(m, g.slot_names, pos, 8)
+        if is_plain_attr(n):
+            lines.append(f"        self.{n} = {text}")
+        else:
+            lines.append(f"        self.add_module({n!r}, {text})")
+    if scope.kind == "network":
+        lines += _init_lines(net)
+    lines.append("")
+    lines += ["    " + ln if ln else "" for ln in raw.forward]
+    return lines
+
+
+def _init_lines(net: Network) -> list[str]:
+    from ..init import torch_statements
+
+    out: list[str] = []
+    scopes = [net.root] + [s for s in net.root.walk() if isinstance(s, Scope)]
+    for s in scopes:
+        if not s.inits:
+            continue
+        target = "self" if s is net.root else f"self.get_submodule({s.path!r})"
+        out.append(f"        for m in {target}.modules():")
+        first = True
+        for op, (scheme, args) in s.inits.items():
+            if op not in INIT_CLASSES:
+                continue
+            stmts = torch_statements(scheme, args, "m") or ["pass"]
+            out.append(f"            {'if' if first else 'elif'} isinstance(m, {INIT_CLASSES[op]}):")
+            out += [f"                {st}" for st in stmts]
+            first = False
+        if first:
+            out.pop()
+    return out
+
+
+def generate(net: Network, source_name: str | None = None) -> str:
+    """The complete Python source of a module defining ``net``; ``compile()``d before return."""
+    source_name = source_name or net.file.rsplit("/", 1)[-1]
+    em = _Emitter(net)
+    net.root.inputs = list(net.inputs.values())
+    net.root.outputs = list(net.outputs.values())
+    em.raw_class(net.root)
+    class_ns = Namespace()
+    net_class = class_ns.create(camel(net.name))
+    raws_inner = [r for r in em.raws if r.scope is not net.root]
+    groups = _group(raws_inner, class_ns, net)
+    root_raw = next(r for r in em.raws if r.scope is net.root)
+    root_group = _Group(net_class, [root_raw], [], [None] * len(root_raw.slots()))
+    root_raw.group = root_group
+    body: list[str] = []
+    for g in groups + [root_group]:
+        body += ["", ""] + _render_class(g, net, source_name)
+    text = "\n".join(body)
+    imports = []
+    if "OrderedDict(" in text:
+        imports += ["from collections import OrderedDict", ""]
+    if "torch." in text.replace("torch.nn", ""):
+        imports.append("import torch")
+    if "F." in text:
+        imports.append("import torch.nn.functional as F")
+    imports.append("from torch import nn")
+    params = ", ".join(f"{k}={v!r}" for k, v in net.params.items())
+    header = [
+        f"# Generated by archdsl {__version__} from {source_name} (network {net.name}). Do not edit:",
+        "# change the .arch file and compile again.",
+        f'"""{net.name}({params}), compiled from {source_name} by archdsl.',
+        "",
+        f"Build it with ``{net_class}()``; submodule names are the labels of the .arch file, so",
+        "``state_dict`` keys match the source (and torchvision, for the zoo models).",
+        '"""',
+        *imports,
+    ]
+    source = "\n".join(header) + "\n" + text.rstrip() + "\n\n\n" + f"MODEL = {net_class}\n"
+    compile(source, f"<archdsl:{net.name}>", "exec")
+    return source
+
+
+def build(net: Network):
+    """Instantiate the generated module in memory (the same source ``compile`` writes)."""
+    import types
+
+    source = generate(net)
+    module = types.ModuleType(f"archdsl_generated_{sanitize(net.name)}")
+    code = compile(source, f"<archdsl:{net.name}>", "exec")
+    exec(code, module.__dict__)  # noqa: S102 - our own generated, compile()d source
+    return module.MODEL()
