@@ -9,6 +9,7 @@ that do not depend on it are still checked, so independent errors are all report
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,11 +63,11 @@ def load_module(path: str | Path | None, text: str | None = None, diags: Diagnos
     return mod
 
 
-def _read(p: Path, span: Span) -> str:
+def _read(p: Path, span: Span, display: str | None = None) -> str:
     try:
         return p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ArchError(f"no such file: {p}", span) from None
+        raise ArchError(f"no such file: {display or p}", span) from None
     except UnicodeDecodeError as err:
         raise ArchError(f"{p} is not UTF-8 text (byte {err.start})", span) from None
     except OSError as err:
@@ -86,6 +87,7 @@ def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: lis
     for item in prog.items:
         if isinstance(item, S.Import):
             target = (here.parent / item.path).resolve()
+            display = os.path.normpath(os.path.join(os.path.dirname(file), item.path))
             key = str(target)
             if root is not None and not target.is_relative_to(root):
                 diags.error(f"import '{item.path}' is outside the include root {root}", item.span)
@@ -94,15 +96,14 @@ def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: lis
                 chain = " -> ".join(Path(s).name for s in [*stack, str(here), key])
                 diags.error(f"import cycle: {chain}", item.span, "remove one of the imports")
                 continue
-            if key in (str(Path(f).resolve()) for f in mod.sources if f != file):
+            if key in (str(Path(f).resolve()) for f in mod.sources):
                 continue  # already loaded through another import
             try:
-                sub = _read(target, item.span)
+                sub = _read(target, item.span, display)
             except ArchError as err:
                 diags.extend(err)
                 continue
-            _load_into(mod, str(target) if not Path(item.path).is_absolute() else item.path, sub, diags,
-                       [*stack, str(here)], root)
+            _load_into(mod, display, sub, diags, [*stack, str(here)], root)
         elif isinstance(item, S.Let):
             mod.lets.append(item)
         elif isinstance(item, S.BlockDef):

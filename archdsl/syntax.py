@@ -523,20 +523,57 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
         return ArchError(Diagnostic("error", msg, Span(file, line, col, line, col + 1)))
     assert isinstance(err, UnexpectedToken)
     tok = err.token
-    expected = _terminal_words(p, err.expected)
+    expected = _summarise(_terminal_words(p, err.expected))
+    if tok.type == "$END" and "'}'" in expected:
+        lines = text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        opened = _unclosed_brace(text)
+        hint = f"the '{{' on line {opened} is never closed" if opened else None
+        return ArchError(Diagnostic("error", "expected '}' before end of file", Span(file, line, col, line, col + 1), hint))
+    pos = getattr(tok, "start_pos", None)
+    if pos and text[pos - 1:pos + 1] == "->" and _open_paren_before(text, pos):
+        line, col = tok.line, tok.column - 1
+        return ArchError(Diagnostic("error", "expected ')' before '->'", Span(file, line, col, line, col + 2),
+                                    "the arguments of a call end with ')'"))
     prev = err.token_history[-1] if err.token_history else None
     after = f" after {_describe(prev)}" if prev is not None else ""
     if tok.type == "$END":
         lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
     msg = f"expected {_join(expected)}{after}, found {_describe(tok)}"
-    hint = None
-    if "'}'" in expected and tok.type == "$END":
-        hint = "a '{' is never closed"
-    elif "'('" in expected or "')'" in expected:
-        hint = None
+    hint = "comments start with '#'" if str(tok) == "//" else None
     end = col + max(1, len(str(tok))) if tok.type != "$END" else col + 1
     return ArchError(Diagnostic("error", msg, Span(file, line, col, line, end), hint))
+
+
+_EXPR_START = {"'('", "'+'", "'-'", "'['", "a name", "a number", "a string", "'in'", "'not'", "'true'",
+               "'false'", "'if'", "'+' or '-'"}
+
+
+def _summarise(words: list[str]) -> list[str]:
+    """Say 'an expression' instead of listing every token that can start one."""
+    starts = [w for w in words if w in _EXPR_START]
+    if len(starts) >= 4:
+        words = [w for w in words if w not in _EXPR_START] + ["an expression"]
+    return words
+
+
+def _unclosed_brace(text: str) -> int | None:
+    stack = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        for ch in code:
+            if ch == "{":
+                stack.append(lineno)
+            elif ch == "}" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _open_paren_before(text: str, pos: int) -> bool:
+    line_start = text.rfind("\n", 0, pos) + 1
+    before = text[line_start:pos]
+    return before.count("(") > before.count(")")
 
 
 def _join(words: list[str]) -> str:

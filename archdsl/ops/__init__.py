@@ -116,7 +116,7 @@ def conv_dim(size: Dim, k: int, s: int, p: int, d: int = 1, ceil: bool = False, 
     if isinstance(size, str):
         if s == 1 and 2 * p == eff - 1:
             return size
-        if s > 1 and 2 * p == eff - 1:
+        if s > 1 and (2 * p == eff - 1 or 2 * p - eff + s == 0):
             return f"{size}/{s}"
         return f"({size}+{2 * p - eff})/{s}+1" if s != 1 else f"{size}{2 * p - eff + 1:+d}"
     span = size + 2 * p - eff

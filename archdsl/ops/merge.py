@@ -26,11 +26,13 @@ def _broadcast(a, ins, name):
 def _merge_hint(ins, name):
     a, b = ins[0], ins[1]
     if len(a) == 3 and len(b) == 3 and all(isinstance(d, int) for d in a + b):
-        (c1, h1, _), (c2, h2, _) = a, b
-        if h1 != h2 and h2 and h1 % h2 == 0:
-            return f"a 1x1 stride-{h1 // h2} projection (conv({c2}, 1, stride={h1 // h2})) on the shortcut would match"
-        if h1 == h2 and c1 != c2:
-            return f"a 1x1 projection (conv({c2}, 1)) on the shortcut would match the channels"
+        small, big = (a, b) if a[1] <= b[1] else (b, a)  # the shortcut is the larger map
+        if small[1] != big[1] and big[1] % small[1] == 0:
+            s = big[1] // small[1]
+            return (f"a 1x1 stride-{s} projection on the {fmt_shape(big)} branch "
+                    f"(conv({small[0]}, 1, stride={s}, bias=false) -> bn) would match")
+        if small[1] == big[1] and a[0] != b[0]:
+            return f"a 1x1 projection (conv({a[0]}, 1, bias=false) -> bn) on the shortcut would match the channels"
     if name == "add":
         return "the branches of add must produce the same shape"
     return None
