@@ -17,7 +17,7 @@ from .ir import Network
 from .syntax import parse
 
 __version__ = "0.1.0"
-__all__ = ["load", "loads", "parse", "ArchFile", "Network", "ArchError", "Diagnostic", "Span", "__version__"]
+__all__ = ["ArchError", "ArchFile", "Diagnostic", "Network", "Span", "__version__", "load", "loads", "parse"]
 
 
 class ArchFile:

@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"archdsl: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
-    except Exception as err:  # noqa: BLE001 - a bug in archdsl must still not dump a traceback
+    except Exception as err:
         if os.environ.get("ARCHDSL_DEBUG"):
             raise
         print(f"archdsl: internal error (a bug in archdsl, please report it): {type(err).__name__}: {err}\n"

@@ -20,7 +20,7 @@ import networkx as nx
 from . import ops
 from . import syntax as S
 from .errors import ArchError, Diagnostics, Span, did_you_mean
-from .expr import Env, TensorView, evaluate
+from .expr import Env, evaluate
 from .ir import MODULE_RESERVED, Network, Node, Scope, Value
 from .ops import REQUIRED, OpError, fmt_shape
 
@@ -132,7 +132,7 @@ def _define(table, item, diags, kind, mod) -> bool:
 class _Tensors:
     """Named tensors visible in a body.  ``sealed`` scopes (seq, block) do not see outer names."""
 
-    def __init__(self, parent: "_Tensors | None" = None):
+    def __init__(self, parent: _Tensors | None = None):
         self.values: dict[str, Value | tuple[Value, ...]] = {}
         self.parent = parent
 
@@ -167,6 +167,7 @@ class Elaborator:
         self.graph = nx.MultiDiGraph()
         self.next_id = 0
         self.block_stack: list[str] = []
+        self.call_sites: list[tuple[str, Span]] = []
         self.globals = Env()
         for let in mod.lets:
             try:
@@ -216,6 +217,13 @@ class Elaborator:
         root.outputs = list(net.outputs.values())
         return net
 
+    def _call_notes(self) -> list[str]:
+        """'in block b called at f:l:c' for the innermost block call, when inside a block."""
+        if not self.call_sites:
+            return []
+        name, span = self.call_sites[-1]
+        return [f"in block '{name}' used at {span}"]
+
     def _bind_params(self, params, args, env, span, what) -> dict[str, Any]:
         values: dict[str, Any] = {}
         names = [p.name for p in params]
@@ -248,7 +256,7 @@ class Elaborator:
             try:
                 flow = self._stmt(stmt, ctx, flow)
             except ArchError as err:
-                self.diags.extend(err)
+                self.diags.extend(err, self._call_notes())
                 flow = POISON
                 self._poison_targets(stmt, ctx)
             except _Abort:
@@ -544,9 +552,10 @@ class Elaborator:
             raise ArchError(err.message, span, err.hint) from None
         for msg, hint in _merge_axes(ops.drain_warnings()):
             if self.strict:
-                self.diags.error(msg, span, hint)
+                if not any((d.message, d.span) == (msg, span) for d in self.diags.items):
+                    self.diags.error(msg, span, hint, self._call_notes())
             else:
-                self.diags.warning(msg, span, hint)
+                self.diags.warning(msg, span, hint, self._call_notes())
         for s in shapes:
             for d in s:
                 if isinstance(d, int) and d <= 0:
@@ -628,10 +637,12 @@ class Elaborator:
         scope = self._child_scope("block", label, ctx, call.span, block=bdef.name, args=params)
         scope.inputs = [x]
         self.block_stack.append(bdef.name)
+        self.call_sites.append((bdef.name, call.span))
         try:
             out = self._body(bdef.body, _Ctx(scope, self.globals.child(params), _Tensors()), x)
         finally:
             self.block_stack.pop()
+            self.call_sites.pop()
         if out == POISON:
             raise _Abort()
         if _is_multi(out):

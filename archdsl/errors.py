@@ -34,6 +34,7 @@ class Diagnostic:
     message: str
     span: Span = NO_SPAN
     hint: str | None = None
+    notes: tuple[str, ...] = ()
 
     def render(self, sources: dict[str, str] | None = None) -> str:
         """GCC-style text: location, message, source line, caret, hint."""
@@ -56,6 +57,7 @@ class Diagnostic:
                 out.append("    " + " " * (col - 1) + "^" + "~" * (width - 1))
         if self.hint:
             out.append(f"hint: {self.hint}")
+        out.extend(f"note: {n}" for n in self.notes)
         return "\n".join(out)
 
     def to_json(self) -> dict:
@@ -65,6 +67,8 @@ class Diagnostic:
             d["end_line"], d["end_column"] = self.span.end_line, self.span.end_col
         if self.hint:
             d["hint"] = self.hint
+        if self.notes:
+            d["notes"] = list(self.notes)
         return d
 
 
@@ -93,18 +97,23 @@ class Diagnostics:
     sources: dict[str, str] = field(default_factory=dict)
     max_errors: int = 50
 
-    def error(self, message: str, span: Span = NO_SPAN, hint: str | None = None) -> None:
-        self.items.append(Diagnostic("error", message, span, hint))
+    def error(self, message: str, span: Span = NO_SPAN, hint: str | None = None, notes=()) -> None:
+        self.items.append(Diagnostic("error", message, span, hint, tuple(notes)))
         if len(self.errors) >= self.max_errors:
             raise ArchError(self.errors)
 
-    def warning(self, message: str, span: Span = NO_SPAN, hint: str | None = None) -> None:
-        d = Diagnostic("warning", message, span, hint)
-        if d not in self.items:  # a block used many times reports its warning once
-            self.items.append(d)
+    def warning(self, message: str, span: Span = NO_SPAN, hint: str | None = None, notes=()) -> None:
+        # a block used many times reports its warning once, at its first use
+        if not any((d.message, d.span) == (message, span) for d in self.items):
+            self.items.append(Diagnostic("warning", message, span, hint, tuple(notes)))
 
-    def extend(self, err: ArchError) -> None:
-        self.items.extend(err.diagnostics)
+    def extend(self, err: ArchError, notes=()) -> None:
+        for d in err.diagnostics:
+            if notes and not d.notes:
+                d = Diagnostic(d.severity, d.message, d.span, d.hint, tuple(notes))
+            if d.severity == "error" and any((x.message, x.span) == (d.message, d.span) for x in self.items):
+                continue  # the same error in every instance of a block: report it once
+            self.items.append(d)
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from . import syntax as S
 from .errors import ArchError, did_you_mean
@@ -61,7 +62,7 @@ _BIN: dict[str, Callable] = {
 class Env:
     """Constants visible at a point in the program (lexically nested)."""
 
-    def __init__(self, values: dict[str, Any] | None = None, parent: "Env | None" = None):
+    def __init__(self, values: dict[str, Any] | None = None, parent: Env | None = None):
         self.values = dict(values or {})
         self.parent = parent
 
@@ -81,7 +82,7 @@ class Env:
             e = e.parent
         return out
 
-    def child(self, values: dict[str, Any] | None = None) -> "Env":
+    def child(self, values: dict[str, Any] | None = None) -> Env:
         return Env(values, self)
 
 

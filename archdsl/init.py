@@ -15,18 +15,18 @@ SCHEMES: dict[str, tuple[str, ...]] = {
     "uniform": ("a", "b", "bias"),
     "trunc_normal": ("mean", "std", "a", "b", "bias"),
     "constant": ("value", "bias"),
-    "default": (),
+    "default": ("bias",),
 }
 
 
 def torch_statements(scheme: str, args: dict, target: str) -> list[str]:
     """PyTorch statements that initialise module ``target`` (e.g. ``m``) with a scheme."""
-    if scheme == "default":
-        return []
     kw = {k: v for k, v in args.items() if k != "bias"}
     call = ", ".join(f"{k}={v!r}" for k, v in kw.items())
     call = f", {call}" if call else ""
-    if scheme == "constant":
+    if scheme == "default":
+        lines = []  # keep PyTorch's own initialisation of the weight
+    elif scheme == "constant":
         lines = [f"nn.init.constant_({target}.weight, {kw.get('value', 1)!r})"]
     else:
         lines = [f"nn.init.{scheme}_({target}.weight{call})"]

@@ -8,8 +8,9 @@ labels, and unlabelled children are numbered ``0, 1, 2`` like ``nn.Sequential``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -22,16 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Value = tuple[int, int]  # (node id, output port)
 
 # Names that torch.nn.Module already uses: a submodule may not take them.
-MODULE_RESERVED = frozenset("""
-T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
-dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule
-half ipu load_state_dict modules mtia named_buffers named_children named_modules named_parameters
-parameters register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
-register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
-register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
-register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
-to_empty train training type xpu zero_grad
-""".split())
+MODULE_RESERVED = frozenset(["T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu", "zero_grad"])
 
 
 @dataclass
@@ -42,7 +34,7 @@ class Node:
     inputs: list[Value]
     shapes: list[Shape]
     name: str  # local name in its scope: a label or an index; "" for un-named functional nodes
-    scope: "Scope"
+    scope: Scope
     span: Span
     labeled: bool = False
 
@@ -60,11 +52,11 @@ class Node:
 class Scope:
     kind: str  # network | block | seq | group
     name: str
-    parent: "Scope | None"
+    parent: Scope | None
     span: Span
     block: str | None = None  # the block definition this scope instantiates
     args: dict[str, Any] = field(default_factory=dict)
-    items: list["Node | Scope"] = field(default_factory=list)
+    items: list[Node | Scope] = field(default_factory=list)
     inputs: list[Value] = field(default_factory=list)
     outputs: list[Value] = field(default_factory=list)
     inits: dict[str, tuple[str, dict]] = field(default_factory=dict)
@@ -88,7 +80,7 @@ class Scope:
     def depth(self) -> int:
         return len(self.path_parts)
 
-    def walk(self) -> Iterator["Node | Scope"]:
+    def walk(self) -> Iterator[Node | Scope]:
         """Every node and scope below this one, in program order."""
         for item in self.items:
             yield item
@@ -142,7 +134,7 @@ class Network:
                 assert src < n.id and self.graph.has_edge(src, n.id)
 
     # ----------------------------------------------------------------------- analyses & backends
-    def summary(self) -> "Summary":
+    def summary(self) -> Summary:
         from .analysis import summarize
 
         return summarize(self)

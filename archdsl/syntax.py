@@ -150,14 +150,14 @@ class InRef:
 @dataclass(frozen=True)
 class Container:
     kind: str  # add | concat | mul | seq (checked during elaboration)
-    branches: tuple[tuple["Stmt", ...], ...]
+    branches: tuple[tuple[Stmt, ...], ...]
     span: Span
 
 
 @dataclass(frozen=True)
 class Stage:
     label: Label | None
-    core: Union[Call, InRef, Container]
+    core: Call | InRef | Container
     repeat: Expr | None
     span: Span
 
@@ -207,15 +207,15 @@ class For:
     var: str
     start: Expr
     stop: Expr | None  # None: iterate over the tuple in ``start``
-    body: tuple["Stmt", ...]
+    body: tuple[Stmt, ...]
     span: Span
 
 
 @dataclass(frozen=True)
 class If:
     cond: Expr
-    then: tuple["Stmt", ...]
-    orelse: tuple["Stmt", ...] | None
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...] | None
     span: Span
 
 
@@ -600,6 +600,6 @@ def parse_expr(text: str, file: str = "<string>", line: int = 1, col: int = 1) -
     """Parse one expression (used for ``{...}`` in interpolated labels and ``-D`` values)."""
     try:
         tree = parser().parse(text, start="expr")
-    except UnexpectedInput as err:
+    except UnexpectedInput:
         raise ArchError(f"bad expression {text!r}", Span(file, line, col)) from None
     return _ToAst(file).transform(tree)

@@ -5,13 +5,12 @@ import functools
 import json
 
 import pytest
+import torch
+from parity import EXAMPLES, assert_same_outputs, assert_same_state_dict, load_net
+from torchvision import models
 
-torch = pytest.importorskip("torch")
-models = pytest.importorskip("torchvision.models")
-
-import archdsl  # noqa: E402
-from archdsl import cli  # noqa: E402
-from parity import EXAMPLES, assert_same_outputs, assert_same_state_dict, load_net  # noqa: E402
+import archdsl
+from archdsl import cli
 
 FILE = "densenet.arch"
 # network -> (stem channels, channels after features.norm5)
@@ -24,10 +23,19 @@ NETWORKS = {
 SIZE = 64  # small inputs keep the tests fast; parameters do not depend on the size
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torchvision_model(name: str, classes: int = 1000):
+    """Random weights; batch-norm statistics perturbed too, so that BN is not a near-identity."""
     torch.manual_seed(0)
-    return getattr(models, name)(weights=None, num_classes=classes).eval()
+    model = getattr(models, name)(weights=None, num_classes=classes).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+    return model
 
 
 def summary_json(capsys, network: str) -> dict:

@@ -17,7 +17,6 @@ from typing import Any
 
 from .. import __version__, ops
 from ..ir import Network, Node, Scope, Value
-from ..ops import fmt_shape
 from .names import Namespace, camel, is_plain_attr, sanitize
 
 # Keyword defaults of the torch classes the emitters use, so that instances which omit a
@@ -102,7 +101,7 @@ class _Raw:
     entries: list[tuple[str, Mod]]
     forward: list[str]
     key: tuple = ()
-    group: "_Group | None" = None
+    group: _Group | None = None
 
     def slots(self) -> list:
         out: list = []
@@ -222,8 +221,9 @@ class _Emitter:
                 if expr == ins[0] and len(outs) == 1:  # identity: alias, no line
                     var[outs[0]] = ins[0]
                     continue
-            reuse = (len(outs) == 1 and item.inputs and last.get(item.inputs[0]) == i
-                     and list(var.values()).count(var[item.inputs[0]]) >= 1)
+            # reuse a variable once every value it holds is dead (`out = self.bn1(out)`)
+            reuse = (len(outs) == 1 and bool(item.inputs) and
+                     max(last.get(v, -1) for v, name in var.items() if name == var[item.inputs[0]]) <= i)
             if reuse:
                 targets = [var[item.inputs[0]]]
             else:
@@ -272,10 +272,15 @@ def _group(raws: list[_Raw], class_ns: Namespace, net: Network) -> list[_Group]:
         columns = list(zip(*(m.slots() for m in members))) if members[0].slots() else []
         pns = Namespace()
         chosen: dict[str, str] = {}
+        named_columns: list[tuple[list, str]] = []
         for k, col in enumerate(columns):
             col = list(col)
             if all(type(v) is type(col[0]) and v == col[0] for v in col):
                 g.slot_names.append(None)
+                continue
+            twin = next((n for c, n in named_columns if _same(c, col)), None)
+            if twin is not None:  # the same value in every instance: one argument serves both
+                g.slot_names.append(twin)
                 continue
             pname = None
             if first.kind == "block":
@@ -292,6 +297,7 @@ def _group(raws: list[_Raw], class_ns: Namespace, net: Network) -> list[_Group]:
             if pname not in chosen:
                 chosen[pname] = pns.create(pname)
             g.slot_names.append(chosen[pname])
+            named_columns.append((col, chosen[pname]))
         g.params = list(dict.fromkeys(n for n in g.slot_names if n))
         if "in_channels" in g.params:
             g.params.remove("in_channels")

@@ -10,8 +10,9 @@ A spatial size that is not known until run time (``input x: [3, H, W]``) is a st
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Dim = int | str
 Shape = tuple[Dim, ...]
@@ -120,14 +121,15 @@ def conv_dim(size: Dim, k: int, s: int, p: int, d: int = 1, ceil: bool = False, 
             return f"{size}/{s}"
         return f"({size}+{2 * p - eff})/{s}+1" if s != 1 else f"{size}{2 * p - eff + 1:+d}"
     span = size + 2 * p - eff
+    if ceil:  # PyTorch lets the last window overhang the input by up to stride - 1
+        out = -(-span // s) + 1
+        if (out - 1) * s >= size + p:  # ... but it must start inside the input or left padding
+            out -= 1
+        if out >= 1:
+            return out
     if span < 0:
         raise OpError(f"{what} window {eff} is larger than the padded {axis} {size + 2 * p}",
                       "use a smaller kernel, more padding, or a larger input")
-    if ceil:
-        out = -(-span // s) + 1
-        if (out - 1) * s >= size + p:  # PyTorch: the last window must start inside the input
-            out -= 1
-        return out
     out = span // s + 1
     # Warn only when real (non-padding) pixels lie beyond the last window and windows tile
     # without gaps: a 1x1 stride-2 conv skips every other pixel by design.
@@ -176,4 +178,5 @@ def need_rank(ins: list[Shape], rank: int, op: str, hint: str | None = None) -> 
 
 
 # Import the families so that every entry is registered when archdsl.ops is imported.
-from . import conv, pool, norm, act, merge, shape  # noqa: E402,F401
+from . import act, conv, merge, norm, pool  # noqa: E402,F401
+from . import shape as _shape_ops  # noqa: E402,F401

@@ -1,7 +1,7 @@
 """Convolutions and fully connected layers."""
 from __future__ import annotations
 
-from . import Attr, OpError, Weight, conv_dim, fmt_shape, need_rank, pair, register, OpSpec
+from . import Attr, OpError, OpSpec, Weight, conv_dim, fmt_shape, need_rank, pair, register
 
 _CONV_HINT = None
 

@@ -1,0 +1,490 @@
+"""Pictures of a network: Graphviz DOT (rendered to SVG/PNG/PDF by ``dot``) and Mermaid.
+
+Both writers draw the same :class:`View`: one box per op node, showing the op with the
+attributes that matter (``conv 3x3/2, 128``), its module name and its output shape; merges
+(``add``, ``concat``, ``mul``) as orange ellipses; every module scope (network, block instance,
+``seq``, labelled merge) as a labelled cluster named by its module path.  With ``depth=N`` a
+scope deeper than ``N`` (the same rule as ``archdsl summary --depth``) becomes one box showing
+the block's name, output shape and parameter count.
+
+The text is written by hand, not through a Graphviz binding, and every piece of user text is
+escaped: module labels may hold quotes, backslashes, braces and any Unicode.  Output is
+deterministic: nodes, clusters and edges follow program order.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import ops
+from ..errors import ArchError, Span
+from ..ir import Network, Node, Scope
+from ..ops import backend, fmt_shape, pair
+
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
+RANKDIRS = ("TB", "LR", "BT", "RL")
+INSTALL_HINT = ("install Graphviz: apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS), "
+                "or see https://graphviz.org/download/")
+MERMAID_MAX_EDGES = 500  # Mermaid's default maxEdges: a bigger chart does not render in Markdown
+
+# ------------------------------------------------------------------------------------------ op labels
+# The first line of a node: the op and the attributes that matter.  One function per op kind,
+# attached to the registry entry, so that a new op carries its picture with it; an op without
+# one shows its non-default attributes.
+
+
+def _kernel(v) -> str:
+    a, b = pair(v)
+    return f"{a}x{b}"
+
+
+def _stride(v) -> str:
+    a, b = pair(v)
+    if (a, b) == (1, 1):
+        return ""
+    return f"/{a}" if a == b else f"/{a}x{b}"
+
+
+def _num(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+@backend("graph", "conv", "conv_transpose")
+def _conv_label(op: str, a: dict, ins: list) -> str:
+    text = f"{op} {_kernel(a['kernel'])}{_stride(a['stride'])}, {a['out']}"
+    groups = a.get("groups", 1)
+    if groups != 1:
+        depthwise = ins and len(ins[0]) == 3 and groups == ins[0][0]
+        text += ", depthwise" if depthwise else f", groups {groups}"
+    if pair(a.get("dilation", 1)) != (1, 1):
+        text += f", dilation {_kernel(a['dilation'])}"
+    return text
+
+
+@backend("graph", "linear")
+def _linear_label(op: str, a: dict, ins: list) -> str:
+    return f"linear {a['out']}"
+
+
+@backend("graph", "maxpool", "avgpool")
+def _pool_label(op: str, a: dict, ins: list) -> str:
+    stride = a.get("stride") or a["kernel"]
+    return f"{op} {_kernel(a['kernel'])}{_stride(stride)}"
+
+
+@backend("graph", "adaptive_avgpool", "adaptive_maxpool", "crop")
+def _size_label(op: str, a: dict, ins: list) -> str:
+    return f"{op} {_kernel(a['size'])}"
+
+
+@backend("graph", "upsample")
+def _upsample_label(op: str, a: dict, ins: list) -> str:
+    size = f"{_kernel(a['size'])}" if a.get("size") is not None else f"x{_num(a['scale'])}"
+    return f"upsample {size} {a['mode']}"
+
+
+@backend("graph", "bn", "layer_norm")
+def _name_label(op: str, a: dict, ins: list) -> str:
+    return op  # eps and momentum do not change the picture
+
+
+@backend("graph", "dropout")
+def _dropout_label(op: str, a: dict, ins: list) -> str:
+    return f"dropout {_num(a['p'])}"
+
+
+def _generic_label(op: str, a: dict, ins: list) -> str:
+    """The op name and its non-default attributes (positional-looking for a required one)."""
+    spec = ops.REGISTRY.get(op)
+    parts = []
+    for attr in spec.attrs if spec else ():
+        if attr.name not in a:
+            continue
+        value = a[attr.name]
+        if attr.default is ops.REQUIRED:
+            parts.append(_fmt_value(value))
+        elif not callable(attr.default) and value != attr.default:
+            parts.append(f"{attr.name}={_fmt_value(value)}")
+    return " ".join([op, ", ".join(parts)]) if parts else op
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_fmt_value(x) for x in v) + ")"
+    if isinstance(v, bool):
+        return str(v).lower()
+    return _num(v)
+
+
+def op_label(net: Network, n: Node) -> str:
+    """``conv 3x3/2, 128``, ``maxpool 3x3/2``, ``linear 1000``, ``concat``."""
+    spec = ops.REGISTRY.get(n.op)
+    fn = spec.backends.get("graph", _generic_label) if spec else _generic_label
+    return fn(n.op, n.attrs, [net.shape_of(v) for v in n.inputs])
+
+
+# ------------------------------------------------------------------------------------------ the view
+
+
+@dataclass
+class Box:
+    """One drawn node: an op node, a collapsed scope, an input or an output."""
+
+    id: str
+    kind: str  # style class: conv linear pool norm act merge shape input output block
+    title: str  # first line, bold
+    detail: str  # second line: name and shape
+    tooltip: str
+
+
+@dataclass
+class Cluster:
+    id: str
+    label: str  # module path
+    note: str  # block definition or scope kind
+    depth: int
+    items: list[Box | Cluster] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    label: str = ""  # the output port, for ops with several outputs
+    main: bool = True  # the first input of its target: drawn straight
+
+
+@dataclass
+class View:
+    title: str
+    root: Cluster
+    edges: list[Edge]  # in data-flow order
+
+
+def _style_kind(op: str) -> str:
+    if op == "linear":
+        return "linear"
+    if op == "dropout":
+        return "shape"
+    family = ops.REGISTRY[op].family if op in ops.REGISTRY else ""
+    return family if family in ("conv", "pool", "norm", "act", "merge") else "shape"
+
+
+def _shapes(shapes) -> str:
+    return " ".join(fmt_shape(s) for s in shapes)
+
+
+def _params(net: Network, nodes) -> int:
+    from ..analysis import node_params
+
+    return sum(node_params(net, n)[0] for n in nodes)
+
+
+def build_view(net: Network, depth: int | None = None) -> View:
+    """What to draw: boxes grouped in clusters, and the edges between them."""
+    if depth is not None and (not isinstance(depth, int) or depth < 0):
+        raise ArchError(f"depth must be a whole number >= 0, got {depth!r}")
+    input_names = {v[0]: k for k, v in net.inputs.items()}
+    owner: dict[int, str] = {}  # node id -> id of the box that draws it
+    counter = [0]
+
+    def node_box(n: Node) -> Box:
+        if n.op == "input":
+            name = input_names.get(n.id, n.name)
+            return Box(f"n{n.id}", "input", f"input {name}", _shapes(n.shapes), name)
+        title = op_label(net, n)
+        detail = _shapes(n.shapes)
+        if n.labeled and n.name != n.op:
+            detail = f"{n.name} · {detail}"
+        params = _params(net, [n])
+        tip = n.path or n.op
+        return Box(f"n{n.id}", _style_kind(n.op), title, detail,
+                   f"{tip}: {title}" + (f" ({params:,} params)" if params else ""))
+
+    def collapsed(s: Scope) -> Box:
+        nodes = list(s.nodes())
+        bid = f"b{nodes[0].id}"
+        for n in nodes:
+            owner[n.id] = bid
+        outs = [net.shape_of(v) for v in s.outputs] or nodes[-1].shapes
+        params = _params(net, nodes)
+        return Box(bid, "block", s.path, f"{s.block or s.kind} · {_shapes(outs)} · {params:,} params",
+                   f"{s.path}: {s.block or s.kind}, {len(nodes)} ops, {params:,} params")
+
+    def cluster(s: Scope) -> Cluster:
+        counter[0] += 1
+        c = Cluster(f"cluster_{counter[0]}", s.path, s.block or s.kind, s.depth)
+        for item in s.items:
+            if isinstance(item, Node):
+                owner[item.id] = f"n{item.id}"
+                c.items.append(node_box(item))
+            elif not any(True for _ in item.nodes()):
+                continue  # an empty scope draws nothing
+            elif depth is not None and item.depth > depth:
+                c.items.append(collapsed(item))
+            else:
+                c.items.append(cluster(item))
+        return c
+
+    root = Cluster("root", net.name, "network", 0)
+    for item in net.root.items:
+        if isinstance(item, Node):
+            owner[item.id] = f"n{item.id}"
+            root.items.append(node_box(item))
+        elif any(True for _ in item.nodes()):
+            root.items.append(collapsed(item) if depth is not None and item.depth > depth else cluster(item))
+
+    edges: list[Edge] = []
+    seen: set[tuple[str, str, str]] = set()
+
+    def edge(a: str, b: str, label: str = "", main: bool = True) -> None:
+        if a != b and (a, b, label) not in seen:
+            seen.add((a, b, label))
+            edges.append(Edge(a, b, label, main))
+
+    for n in net.nodes:
+        for k, (src, port) in enumerate(n.inputs):
+            many = len(net.node(src).shapes) > 1 and owner[src].startswith("n")
+            edge(owner[src], owner[n.id], f"{port}" if many else "", k == 0 and len(n.inputs) == 1)
+    for k, (name, (src, port)) in enumerate(net.outputs.items()):
+        title = "output" if name == "output" else f"output {name}"
+        root.items.append(Box(f"out{k}", "output", title, _shapes([net.shape_of((src, port))]), name))
+        many = len(net.node(src).shapes) > 1 and owner[src].startswith("n")
+        edge(owner[src], f"out{k}", f"{port}" if many else "")
+    title = f"{net.name} · {_params(net, net.nodes):,} params"
+    return View(title, root, edges)
+
+
+# ------------------------------------------------------------------------------------------ escaping
+
+
+def clean(text: Any) -> str:
+    """User text made safe for any label: control characters become spaces, lone surrogates and
+    XML-invalid code points become U+FFFD."""
+    out = []
+    for ch in str(text):
+        o = ord(ch)
+        if 0xD800 <= o <= 0xDFFF or o in (0xFFFE, 0xFFFF):
+            out.append("\ufffd")
+        elif unicodedata.category(ch) == "Cc":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def dot_html(text: Any) -> str:
+    """Text inside a Graphviz HTML-like label ``<...>``."""
+    return (clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def dot_quote(text: Any) -> str:
+    """A DOT double-quoted string; backslashes doubled so ``\\N`` or ``\\G`` stay literal."""
+    return '"' + clean(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_MERMAID_ENTITIES = {"&": "#amp;", "<": "#lt;", ">": "#gt;", '"': "#quot;", "#": "#35;", "`": "#96;",
+                     "%": "#37;", "\\": "#92;"}
+
+
+def mermaid_text(text: Any) -> str:
+    """Text inside a Mermaid ``"..."`` label: Mermaid entity codes for the characters its
+    parser or its HTML labels would read."""
+    return "".join(_MERMAID_ENTITIES.get(ch, ch) for ch in clean(text))
+
+
+# ------------------------------------------------------------------------------------------ DOT
+
+_FILL = {  # fill, border
+    "conv": ("#dbe8f7", "#4f7cb3"), "linear": ("#e4dcf1", "#7a62a8"), "pool": ("#dcefd6", "#5b9a4b"),
+    "norm": ("#fdf2cc", "#b89a2e"), "act": ("#f5f5f5", "#999999"), "merge": ("#fde0c5", "#d0792a"),
+    "shape": ("#ffffff", "#999999"), "input": ("#e8e8e8", "#555555"), "output": ("#e8e8e8", "#555555"),
+    "block": ("#f6dbe6", "#b0507a"),
+}
+_SHAPE = {"merge": "ellipse", "block": "box3d"}
+_CLUSTER_FILL = ("#f7f7f7", "#eeeeee", "#e4e4e4", "#dadada", "#d0d0d0")
+
+
+def _dot_box(b: Box, indent: str) -> str:
+    fill, border = _FILL[b.kind]
+    shape = _SHAPE.get(b.kind, "box")
+    margin = ', margin="0.14,0.07"' if shape == "box3d" else ""
+    style = {"box": '"rounded,filled"', "input": '"filled,bold"', "output": '"filled,bold"'}.get(
+        b.kind if b.kind in ("input", "output") else shape, "filled")
+    label = f"<<b>{dot_html(b.title)}</b><br/><font point-size=\"9\" color=\"#444444\">{dot_html(b.detail)}</font>>"
+    return (f"{indent}{b.id} [label={label}, shape={shape}, style={style}, fillcolor=\"{fill}\", "
+            f"color=\"{border}\"{margin}, tooltip={dot_quote(b.tooltip)}];")
+
+
+def _dot_cluster(c: Cluster, lines: list[str], indent: str, mirror: bool) -> None:
+    lines.append(f"{indent}subgraph {c.id} {{")
+    inner = indent + "    "
+    fill = _CLUSTER_FILL[min(c.depth - 1, len(_CLUSTER_FILL) - 1)]
+    lines.append(f"{inner}label=<<b>{dot_html(c.label)}</b><br/><font point-size=\"9\" color=\"#666666\">"
+                 f"{dot_html(c.note)}</font>>;")
+    lines.append(f"{inner}style=\"rounded,filled\"; fillcolor=\"{fill}\"; color=\"#aaaaaa\"; fontsize=10; "
+                 f"tooltip={dot_quote(c.label + ': ' + c.note)};")
+    _dot_items(c.items[::-1] if mirror else c.items, lines, inner, mirror)
+    lines.append(f"{indent}}}")
+
+
+def _dot_items(items, lines: list[str], indent: str, mirror: bool) -> None:
+    for item in items:
+        if isinstance(item, Box):
+            lines.append(_dot_box(item, indent))
+        else:
+            _dot_cluster(item, lines, indent, mirror)
+
+
+def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB", *, mirror: bool = False) -> str:
+    """The network as Graphviz DOT text.
+
+    ``mirror=True`` lists the contents of each cluster in reverse: Graphviz before 10.0 lays out
+    the nodes of a subgraph in reverse input order (Graphviz issue #1585), so this keeps parallel
+    branches left to right in program order there.  :func:`render` chooses it by version.
+    """
+    _check_rankdir(rankdir)
+    view = build_view(net, depth)
+    lines = [
+        f"// {clean(net.name)}: generated by archdsl",
+        "digraph network {",
+        f"    graph [rankdir={rankdir}, label=<<b>{dot_html(view.title)}</b>>, labelloc=t, "
+        "fontname=\"Helvetica\", fontsize=12, nodesep=0.25, ranksep=0.3, newrank=true];",
+        "    node [fontname=\"Helvetica\", fontsize=10, height=0.3, margin=\"0.10,0.03\"];",
+        "    edge [arrowsize=0.6, color=\"#555555\", fontname=\"Helvetica\", fontsize=8, weight=4];",
+    ]
+    _dot_items(view.root.items, lines, "    ", mirror)
+    for e in view.edges:
+        # the main flow (a node's first input) is weighted to run straight; side inputs bend
+        attrs = ([f"label={dot_quote(e.label)}"] if e.label else []) + ([] if e.main else ["weight=1"])
+        lines.append(f"    {e.src} -> {e.dst}" + (f" [{', '.join(attrs)}];" if attrs else ";"))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ Mermaid
+
+_MERMAID_SHAPE = {"merge": ("{{", "}}"), "input": ("[/", "/]"), "output": ("([", "])"), "block": ("[[", "]]")}
+
+
+def to_mermaid(net: Network, depth: int | None = None, rankdir: str = "TB") -> str:
+    """The network as a Mermaid flowchart, for Markdown documents (no external tool needed)."""
+    _check_rankdir(rankdir)
+    view = build_view(net, depth)
+    lines = [f"%% {mermaid_text(net.name)}: generated by archdsl", f"flowchart {rankdir}"]
+    classes: dict[str, list[str]] = {}
+    subgraphs = [0]
+
+    def emit(items, indent: str) -> None:
+        for item in items:
+            if isinstance(item, Box):
+                left, right = _MERMAID_SHAPE.get(item.kind, ("[", "]"))
+                text = f"<b>{mermaid_text(item.title)}</b><br/>{mermaid_text(item.detail)}"
+                lines.append(f"{indent}{item.id}{left}\"{text}\"{right}")
+                classes.setdefault(item.kind, []).append(item.id)
+            else:
+                subgraphs[0] += 1
+                label = f"{mermaid_text(item.label)} · {mermaid_text(item.note)}"
+                lines.append(f"{indent}subgraph s{subgraphs[0]}[\"{label}\"]")
+                emit(item.items, indent + "    ")
+                lines.append(f"{indent}end")
+
+    emit(view.root.items, "    ")
+    for e in view.edges:
+        arrow = f"-->|\"{mermaid_text(e.label)}\"|" if e.label else "-->"
+        lines.append(f"    {e.src} {arrow} {e.dst}")
+    for kind, (fill, border) in _FILL.items():
+        if kind in classes:
+            lines.append(f"    classDef {kind} fill:{fill},stroke:{border},color:#000000")
+            lines.append(f"    class {','.join(classes[kind])} {kind}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def _check_rankdir(rankdir: str) -> None:
+    if rankdir not in RANKDIRS:
+        raise ArchError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+
+
+def _dot_exe() -> str | None:
+    return shutil.which("dot")
+
+
+def dot_version(exe: str) -> tuple[int, ...]:
+    """The version of a Graphviz ``dot`` executable (``dot -V`` prints it on stderr); () if unknown."""
+    try:
+        proc = subprocess.run([exe, "-V"], capture_output=True, check=False, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    m = re.search(r"version\s+(\d+)\.(\d+)", (proc.stderr + proc.stdout).decode("utf-8", "replace"))
+    return (int(m.group(1)), int(m.group(2))) if m else ()
+
+
+def render(dot_text: str | None, fmt: str, *, net: Network | None = None, depth: int | None = None,
+           rankdir: str = "TB") -> bytes:
+    """Run Graphviz ``dot -T<fmt>``: on ``dot_text``, or on the picture of ``net`` made for the
+    installed Graphviz version.  :class:`ArchError` when dot is missing or fails."""
+    exe = _dot_exe()
+    if exe is None:
+        raise ArchError("Graphviz 'dot' was not found", Span("", 0, 0), INSTALL_HINT)
+    if dot_text is None:
+        version = dot_version(exe)
+        dot_text = to_dot(net, depth, rankdir, mirror=bool(version) and version < (10, 0))
+    proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ArchError(f"Graphviz 'dot -T{fmt}' failed: {err[-1] if err else f'exit status {proc.returncode}'}",
+                        Span("", 0, 0))
+    return proc.stdout
+
+
+def to_svg(net: Network, depth: int | None = None, rankdir: str = "TB") -> str:
+    """The network as SVG text, rendered by Graphviz (``Network._repr_svg_`` uses this)."""
+    _check_rankdir(rankdir)
+    return render(None, "svg", net=net, depth=depth, rankdir=rankdir).decode("utf-8")
+
+
+def write(net: Network, path: str | Path, depth: int | None = None, rankdir: str = "TB", diags=None) -> None:
+    """Write a picture of ``net``; the suffix of ``path`` picks the format (.svg .png .pdf .dot .gv .mmd).
+
+    The file is written atomically.  When Graphviz is missing (or fails) for .svg/.png/.pdf, the
+    DOT text is written next to ``path`` as ``.dot`` and an :class:`ArchError` says how to install
+    Graphviz; the requested file is not created.
+    """
+    from ..cli import write_atomic
+
+    target = Path(path)
+    fmt = FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        raise ArchError(f"cannot tell the picture format from '{target.name}'", Span(str(target), 0, 0),
+                        "use one of: " + " ".join(FORMATS))
+    if fmt == "mermaid":
+        text = to_mermaid(net, depth, rankdir)
+        if diags is not None and text.count("-->") > MERMAID_MAX_EDGES:
+            diags.warning(f"the Mermaid chart has {text.count('-->')} edges; Mermaid renders at most "
+                          f"{MERMAID_MAX_EDGES} by default", Span(str(target), 0, 0),
+                          "collapse blocks with --depth 1 or 2")
+        write_atomic(str(target), text)
+        return
+    text = to_dot(net, depth, rankdir)
+    if fmt == "dot":
+        write_atomic(str(target), text)
+        return
+    try:
+        data = render(None, fmt, net=net, depth=depth, rankdir=rankdir)
+    except ArchError as err:
+        fallback = target.with_suffix(".dot")
+        write_atomic(str(fallback), text)
+        d = err.diagnostics[0]
+        then = f"dot -T{fmt} {fallback} -o {target}"
+        raise ArchError(f"cannot render {target.name}: {d.message}; wrote {fallback} instead",
+                        Span(str(target), 0, 0), f"{d.hint}, then run: {then}" if d.hint else f"try: {then}") from None
+    write_atomic(str(target), data)

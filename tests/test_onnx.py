@@ -1,0 +1,455 @@
+"""ONNX backend: checker, shape inference, and onnxruntime against the compiled PyTorch module."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import archdsl
+from archdsl import cli, ops
+from archdsl.analysis import state_dict_shapes
+from archdsl.backends import onnx_ops  # noqa: F401 - registers the emitters
+from archdsl.backends.onnx import export, init_weights
+from archdsl.errors import ArchError
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RTOL = 1e-4
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def one_op(stage: str, shape=(4, 9, 9)) -> archdsl.Network:
+    """A network that feeds an input of ``shape`` through ``stage`` (a pipeline or statements)."""
+    dims = ", ".join(str(d) for d in shape)
+    body = stage if "\n" in stage else f"x -> {stage}"
+    return archdsl.loads(f"network t() {{\n input x: [{dims}]\n {body}\n}}").network()
+
+
+def randomise(module) -> None:
+    """Non-trivial batch-norm statistics and affine parameters, so that folding is really tested."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif name.endswith("running_mean"):
+                t.copy_(torch.randn(t.shape, generator=g) * 0.2)
+            elif t.is_floating_point() and t.dim() == 1:  # norm scales and all biases
+                t.copy_(torch.randn(t.shape, generator=g) * 0.3 + (1.0 if name.endswith("weight") else 0.0))
+
+
+def feeds(net, batch: int, sizes: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, v in net.inputs.items():
+        shape = [sizes.get(d, 17) if isinstance(d, str) else d for d in net.shape_of(v)] if sizes is not None \
+            else [d if isinstance(d, int) else 17 for d in net.shape_of(v)]
+        out[name] = rng.standard_normal((batch, *shape)).astype(np.float32)
+    return out
+
+
+def torch_outputs(module, net, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    with torch.no_grad():
+        got = module(*(torch.from_numpy(inputs[k]) for k in net.inputs))
+    got = got if isinstance(got, (tuple, list)) else (got,)
+    return [t.numpy() for t in got]
+
+
+def run_ort(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, inputs)
+
+
+def rel_error(got: np.ndarray, want: np.ndarray) -> float:
+    assert got.shape == want.shape, (got.shape, want.shape)
+    scale = max(float(np.abs(want).max()), 1e-6)
+    return float(np.abs(got.astype(np.float64) - want).max()) / scale
+
+
+def parity(net, tmp_path, batch: int = 2, rtol: float = RTOL, **options) -> float:
+    """Export with the PyTorch module's weights; the largest relative error over all outputs."""
+    module = net.to_torch().eval()
+    randomise(module)
+    pt = tmp_path / "weights.pt"
+    torch.save(module.state_dict(), pt)
+    model = export(net, weights=str(pt), **options)
+    batch = batch if options.get("dynamic_batch") else 1
+    inputs = feeds(net, batch)
+    want = torch_outputs(module, net, inputs)
+    got = run_ort(model, inputs)
+    assert len(got) == len(want) == len(net.outputs)
+    err = max(rel_error(g, w) for g, w in zip(got, want))
+    assert err < rtol, f"max relative error {err:.2e}"
+    return err
+
+
+def assert_shapes_agree(net, model: onnx.ModelProto) -> None:
+    """onnx's own shape inference gives archdsl's shape for every output (known dims)."""
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    values = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    for name, v in net.outputs.items():
+        dims = values[name].type.tensor_type.shape.dim
+        want = net.shape_of(v)
+        assert len(dims) == len(want) + 1, (name, dims, want)
+        for d, w in zip(dims[1:], want):
+            if isinstance(w, int):
+                assert d.HasField("dim_value") and d.dim_value == w, (name, dims, want)
+
+
+# ------------------------------------------------------------------------------------- one op each
+
+CASES = {
+    # conv family
+    "conv": "conv(6, 3)",
+    "conv_strided": "conv(6, 3, stride=2, pad=1, dilation=1, bias=false)",
+    "conv_dilated_groups": "conv(8, (3, 5), pad=(2, 1), dilation=(2, 1), groups=2)",
+    "conv_same": 'conv(4, 5, pad="same")',
+    "conv_depthwise": "conv(4, 3, pad=1, groups=4)",
+    "conv_transpose": "conv_transpose(3, 3, stride=2, pad=1, output_padding=1)",
+    "conv_transpose_groups": "conv_transpose(6, (2, 3), stride=(2, 1), groups=2, bias=false)",
+    "linear_gemm": "flatten -> linear(5)",
+    "linear_matmul": ("linear(3)", (5, 7)),
+    "linear_matmul_nobias": ("linear(3, bias=false)", (6, 7)),
+    # normalisation
+    "bn": "bn",
+    "bn_eps_noaffine": "bn(eps=0.001, affine=false)",
+    "bn_vector": ("bn", (6,)),
+    "bn_sequence": ("bn", (6, 5)),
+    "lrn": "lrn(3, alpha=0.01, beta=0.75, k=2)",
+    "lrn_even": "lrn(4, alpha=0.1, beta=0.5, k=1)",
+    "layer_norm": ("layer_norm", (5, 7)),
+    "layer_norm_image": "layer_norm(dims=3, eps=1e-6)",
+    "group_norm": "group_norm(2)",
+    "group_norm_vector": ("group_norm(3)", (6,)),
+    "dropout": "dropout(0.3)",
+    # activations
+    "relu": "relu", "relu6": "relu6", "leaky_relu": "leaky_relu(0.2)", "elu": "elu(0.7)",
+    "gelu": "gelu", "gelu_tanh": 'gelu(approximate="tanh")', "silu": "silu", "sigmoid": "sigmoid",
+    "tanh": "tanh", "hardswish": "hardswish", "hardsigmoid": "hardsigmoid",
+    "softmax": "softmax", "softmax_last": "softmax(axis=2)",
+    # pooling
+    "maxpool": "maxpool(2)",
+    "maxpool_pad": "maxpool(3, stride=2, pad=1)",
+    "maxpool_ceil": "maxpool(3, stride=2, ceil_mode=true)",
+    "maxpool_ceil_pad": ("maxpool(3, stride=2, pad=1, ceil_mode=true)", (4, 10, 10)),
+    "maxpool_ceil_bigpad": ("maxpool(2, stride=2, pad=1, ceil_mode=true)", (4, 9, 9)),
+    "maxpool_dilated": "maxpool(2, stride=1, dilation=2)",
+    "avgpool": "avgpool(2)",
+    "avgpool_pad": "avgpool(3, stride=2, pad=1)",
+    "avgpool_exclude_pad": "avgpool(3, stride=2, pad=1, count_include_pad=false)",
+    "avgpool_ceil": "avgpool(3, stride=2, ceil_mode=true)",
+    "avgpool_ceil_pad": ("avgpool(3, stride=2, pad=1, ceil_mode=true)", (4, 10, 10)),
+    "avgpool_ceil_pad_excl": ("avgpool(3, stride=2, pad=1, ceil_mode=true, count_include_pad=false)", (4, 10, 8)),
+    "adaptive_avgpool_global": "adaptive_avgpool(1)",
+    "adaptive_avgpool_even": "adaptive_avgpool(3)",
+    "adaptive_avgpool_uneven": "adaptive_avgpool((4, 2))",
+    "adaptive_avgpool_grow": ("adaptive_avgpool(3)", (4, 2, 1)),
+    "adaptive_maxpool_global": "adaptive_maxpool(1)",
+    "adaptive_maxpool_even": "adaptive_maxpool(3)",
+    "adaptive_maxpool_uneven": "adaptive_maxpool((4, 5))",
+    "global_avgpool": "global_avgpool",
+    "global_avgpool_flat": "global_avgpool(keepdim=false)",
+    "global_maxpool": "global_maxpool(keepdim=false)",
+    # shape ops
+    "flatten": "flatten",
+    "flatten_start": "flatten(start=1)",
+    "reshape": "reshape((12, -1))",
+    "permute": "permute((1, 2, 0))",
+    "channel_shuffle": "channel_shuffle(2)",
+    "chunk": "a, b = x -> chunk(2)\n output s = add(a, b)\n output p = mul(a, b)",
+    "chunk_outputs": ("a, b, c = x -> chunk(3)\n output first = a\n output last = c -> relu", (6, 5, 5)),
+    "identity": "identity -> relu",
+    "add": "add { conv(4, 3, pad=1) | identity | relu }",
+    "mul_se": "mul { identity | global_avgpool -> conv(2, 1) -> relu -> conv(4, 1) -> sigmoid }",
+    "concat": "concat { conv(3, 1) | maxpool(3, stride=1, pad=1) | identity }",
+    "concat_named": "a = x -> conv(2, 1)\n b = x -> relu\n concat(a, b, x)",
+    "upsample": "upsample(2)",
+    "upsample_bilinear": 'upsample(2, mode="bilinear")',
+    "upsample_align": 'upsample(3, mode="bilinear", align_corners=true)',
+    "upsample_size": "upsample(size=(13, 20))",
+    "upsample_size_bilinear": ('upsample(size=(5, 12), mode="bilinear")', (4, 9, 7)),
+    "pad": "pad((1, 2, 0, 3))",
+    "pad_value": "pad((2, 1), value=0.5)",
+    "pad_reflect": 'pad((1, 2), mode="reflect")',
+    "pad_replicate": 'pad((2, 1, 0, 3), mode="replicate")',
+    "crop": "crop(5)",
+    "crop_uneven": "crop((4, 7))",
+}
+
+
+def case(name):
+    stage = CASES[name]
+    return one_op(*stage) if isinstance(stage, tuple) else one_op(stage)
+
+
+def test_every_registry_op_is_covered():
+    used = set()
+    for name in CASES:
+        used |= {n.op for n in case(name).nodes}
+    assert set(ops.REGISTRY) <= used, sorted(set(ops.REGISTRY) - used)
+    assert all("onnx" in spec.backends for spec in ops.REGISTRY.values())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_op_matches_torch(name, tmp_path):
+    net = case(name)
+    parity(net, tmp_path)
+    assert_shapes_agree(net, export(net))
+
+
+OPSET_SENSITIVE = ["gelu", "gelu_tanh", "layer_norm", "layer_norm_image", "group_norm", "group_norm_vector",
+                   "hardswish", "lrn_even", "adaptive_maxpool_uneven", "upsample_size", "pad_value"]
+
+
+@pytest.mark.parametrize("opset", [13, 14, 18, 20, 21])
+@pytest.mark.parametrize("name", OPSET_SENSITIVE)
+def test_opsets(name, opset, tmp_path):
+    parity(case(name), tmp_path, opset=opset)
+
+
+@pytest.mark.parametrize("name", ["conv", "concat", "chunk", "upsample_size", "reshape", "flatten_start",
+                                  "channel_shuffle", "group_norm", "lrn_even", "adaptive_avgpool_uneven"])
+def test_dynamic_batch(name, tmp_path):
+    net = case(name)
+    model = export(net, dynamic_batch=True)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    parity(net, tmp_path, batch=3, dynamic_batch=True)
+
+
+def test_symbolic_spatial_sizes(tmp_path):
+    net = one_op("conv(4, 3, pad=1) -> maxpool(2) -> crop(4) -> upsample(2) -> global_avgpool", (3, "H", "W"))
+    model = export(net, dynamic_batch=True)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, "H", "W"]
+    module = net.to_torch().eval()
+    torch.save(module.state_dict(), tmp_path / "w.pt")
+    model = export(net, weights=str(tmp_path / "w.pt"), dynamic_batch=True)
+    for size in ({"H": 12, "W": 16}, {"H": 21, "W": 10}):
+        inputs = feeds(net, 2, size)
+        assert rel_error(run_ort(model, inputs)[0], torch_outputs(module, net, inputs)[0]) < RTOL
+
+
+# ------------------------------------------------------------------------------------- whole networks
+
+RESBLOCK = """
+block basic(out, stride = 1) {
+    add {
+        conv1: conv(out, 3, stride=stride, pad=1, bias=false) -> bn1: bn -> relu
+        -> conv2: conv(out, 3, pad=1, bias=false) -> bn2: bn
+      | if stride != 1 or in.channels != out {
+            downsample: seq { conv(out, 1, stride=stride, bias=false) -> bn }
+        }
+    } -> relu
+}
+block se(c, r = 2) {
+    mul { identity | global_avgpool -> fc1: conv(c // r, 1) -> relu -> fc2: conv(c, 1) -> hardsigmoid }
+}
+block nothing() { identity }
+network small(classes = 5) {
+    init conv: kaiming_normal(mode="fan_out", nonlinearity="relu")
+    input image: [3, 20, 20]
+    image -> conv1: conv(8, 3, pad=1, bias=false) -> bn1: bn -> relu
+          -> layer1: seq { basic(8) -> basic(8) -> se(8) -> nothing() }
+          -> layer2: seq { basic(16, stride=2) -> basic(16) }
+          -> drop: dropout(0.5)
+          -> adaptive_avgpool(1) -> flatten -> fc: linear(classes)
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def small():
+    return archdsl.loads(RESBLOCK).network()
+
+
+def test_names_follow_the_arch_file(small):
+    model = export(small)
+    assert [i.name for i in model.graph.input] == ["image"]
+    assert [o.name for o in model.graph.output] == ["output"]
+    names = {n.name for n in model.graph.node}
+    assert {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"} <= names
+    inits = [i.name for i in model.graph.initializer]
+    keys = state_dict_shapes(small)
+    assert set(inits) <= set(keys) and "layer1.0.bn1.running_var" in inits
+    assert {k for k in keys if not k.endswith("num_batches_tracked")} == set(inits)
+    assert not any(n.op_type == "Dropout" for n in model.graph.node)
+    assert all(i.dims == list(keys[i.name]) for i in model.graph.initializer)
+    assert model.opset_import[0].version == 17
+
+
+@pytest.mark.parametrize("options", [{}, {"fold_bn": True}, {"functions": True},
+                                     {"functions": True, "fold_bn": True, "dynamic_batch": True},
+                                     {"opset": 13}, {"opset": 21, "fold_bn": True}],
+                         ids=["plain", "fold_bn", "functions", "functions_fold_dynamic", "opset13", "opset21_fold"])
+def test_network_matches_torch(small, tmp_path, options):
+    parity(small, tmp_path, batch=3, **options)
+    assert_shapes_agree(small, export(small, **options))
+
+
+def test_fold_bn_removes_batch_norms(small):
+    plain, folded = export(small), export(small, fold_bn=True)
+    count = lambda m, op: sum(n.op_type == op for n in m.graph.node)
+    assert count(plain, "BatchNormalization") == 12
+    assert count(folded, "BatchNormalization") == 0
+    inits = {i.name for i in folded.graph.initializer}
+    assert "conv1.bias" in inits and "bn1.running_mean" not in inits
+
+
+def test_fold_bn_keeps_a_shared_conv_output(tmp_path):
+    net = one_op("c = x -> conv(4, 3, pad=1)\n output a = c -> bn\n output b = c -> relu")
+    model = export(net, fold_bn=True)
+    assert sum(n.op_type == "BatchNormalization" for n in model.graph.node) == 1
+    parity(net, tmp_path, fold_bn=True)
+
+
+def test_functions_keep_the_hierarchy(small):
+    model = export(small, functions=True)
+    funcs = {f.name: f for f in model.functions}
+    assert {"basic", "se", "nothing"} <= set(funcs)
+    # basic(8) twice shares a function; the strided variant and basic(16) get their own
+    assert sum(name.startswith("basic") for name in funcs) == 3
+    calls = {n.name: n for n in model.graph.node if n.domain == "archdsl"}
+    assert calls["layer1.0"].op_type == calls["layer1.1"].op_type == "basic"
+    assert list(calls["layer1.0"].input)[:3] == ["conv1", "layer1.0.conv1.weight", "layer1.0.bn1.weight"]
+    assert list(funcs["basic"].input)[:3] == ["x", "conv1.weight", "bn1.weight"]
+    assert {n.name for n in funcs["basic"].node} >= {"conv1", "bn1", "conv2"}
+    onnx.checker.check_model(model, full_check=True)
+
+
+def test_init_follows_declarations_deterministically(small):
+    a, b = init_weights(small), init_weights(small)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    w = a["layer2.0.conv1.weight"]  # kaiming_normal, fan_out = 16 * 9, relu gain
+    assert abs(w.std() - (2 / (16 * 9)) ** 0.5) < 0.02
+    fc = a["fc.weight"]  # PyTorch's default: uniform(+-1/sqrt(fan_in))
+    assert np.abs(fc).max() <= 1 / 16 ** 0.5 and fc.std() > 0.1
+    assert (a["bn1.weight"] == 1).all() and (a["bn1.running_var"] == 1).all() and (a["bn1.bias"] == 0).all()
+    assert not np.array_equal(init_weights(small, seed=1)["fc.weight"], fc)
+
+
+def test_default_weights_run(small):
+    model = export(small, dynamic_batch=True)
+    out = run_ort(model, feeds(small, 4))[0]
+    assert out.shape == (4, 5) and np.isfinite(out).all()
+
+
+def test_weight_errors(small, tmp_path):
+    module = small.to_torch()
+    sd = module.state_dict()
+    del sd["fc.bias"]
+    sd["extra.weight"] = torch.zeros(3)
+    sd["conv1.weight"] = torch.zeros(8, 3, 5, 5)
+    torch.save(sd, tmp_path / "bad.pt")
+    with pytest.raises(ArchError) as err:
+        export(small, weights=str(tmp_path / "bad.pt"))
+    msg = str(err.value)
+    assert "missing 1 key (fc.bias)" in msg and "extra.weight" in msg and "conv1.weight is [8, 3, 5, 5]" in msg
+    with pytest.raises(ArchError, match="does not exist"):
+        export(small, weights=str(tmp_path / "none.pt"))
+    (tmp_path / "w.bin").write_bytes(b"x")
+    with pytest.raises(ArchError, match="unknown weights format"):
+        export(small, weights=str(tmp_path / "w.bin"))
+    (tmp_path / "junk.pt").write_bytes(b"not a zip")
+    with pytest.raises(ArchError, match="cannot read junk.pt"):
+        export(small, weights=str(tmp_path / "junk.pt"))
+    with pytest.raises(ArchError, match="opset 12"):
+        export(small, opset=12)
+
+
+def test_safetensors(small, tmp_path):
+    module = small.to_torch().eval()
+    randomise(module)
+    try:
+        from safetensors.torch import save_file
+    except ImportError:
+        (tmp_path / "w.safetensors").write_bytes(b"")
+        with pytest.raises(ArchError, match="needs the 'safetensors' package"):
+            export(small, weights=str(tmp_path / "w.safetensors"))
+        return
+    save_file(module.state_dict(), tmp_path / "w.safetensors")
+    model = export(small, weights=str(tmp_path / "w.safetensors"))
+    inputs = feeds(small, 1)
+    assert rel_error(run_ort(model, inputs)[0], torch_outputs(module, small, inputs)[0]) < RTOL
+
+
+def test_adaptive_pool_of_unknown_size_is_an_error():
+    net = one_op("adaptive_avgpool(2)", (3, "H", "W"))
+    with pytest.raises(ArchError, match="unknown size"):
+        export(net)
+
+
+# ------------------------------------------------------------------------------------- files and CLI
+
+
+@pytest.mark.skipif(not (EXAMPLES / "lenet5.arch").exists(), reason="no lenet5 example")
+def test_lenet5(tmp_path):
+    net = archdsl.load(EXAMPLES / "lenet5.arch").network()
+    parity(net, tmp_path, batch=3, dynamic_batch=True)
+    assert_shapes_agree(net, export(net))
+
+
+@pytest.mark.skipif(not (EXAMPLES / "resnet.arch").exists(), reason="no resnet example")
+@pytest.mark.parametrize("options", [{}, {"fold_bn": True, "functions": True}])
+def test_resnet18(tmp_path, options):
+    net = archdsl.load(EXAMPLES / "resnet.arch").network("resnet18", size=64)
+    parity(net, tmp_path, **options)
+    assert_shapes_agree(net, export(net, **options))
+
+
+def test_cli_compile(tmp_path, capsys):
+    src = tmp_path / "small.arch"
+    src.write_text(RESBLOCK)
+    out = tmp_path / "small.onnx"
+    assert cli.main(["compile", str(src), "--target", "onnx", "-o", str(out), "--opset", "18",
+                     "--dynamic-batch", "--fold-bn", "--functions"]) == 0
+    model = onnx.load(str(out))
+    assert model.opset_import[0].version == 18 and model.functions
+    net = archdsl.loads(RESBLOCK).network()
+    module = net.to_torch().eval()
+    randomise(module)
+    torch.save(module.state_dict(), tmp_path / "w.pt")
+    assert cli.main(["compile", str(src), "--target", "onnx", "-o", str(out), "--weights",
+                     str(tmp_path / "w.pt"), "-D", "classes=5"]) == 0
+    inputs = feeds(net, 1)
+    got = run_ort(onnx.load(str(out)), inputs)[0]
+    assert rel_error(got, torch_outputs(module, net, inputs)[0]) < RTOL
+
+
+def test_cli_errors_leave_no_file(tmp_path, capsys):
+    src = tmp_path / "small.arch"
+    src.write_text(RESBLOCK)
+    out = tmp_path / "small.onnx"
+    assert cli.main(["compile", str(src), "--target", "onnx", "-o", str(out), "--opset", "9"]) == 1
+    assert "opset 9 is not supported" in capsys.readouterr().err
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    assert cli.main(["compile", str(src), "--target", "onnx", "-o", str(out), "--weights",
+                     str(tmp_path / "bad.pt")]) == 1
+    assert "cannot read bad.pt" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pt", "small.arch"]
+
+
+def test_default_path_does_not_import_torch(tmp_path):
+    src = tmp_path / "small.arch"
+    src.write_text(RESBLOCK)
+    out = tmp_path / "small.onnx"
+    code = ("import sys; from archdsl import cli; "
+            f"rc = cli.main(['compile', {str(src)!r}, '--target', 'onnx', '-o', {str(out)!r}, '--fold-bn', "
+            "'--functions']); "
+            "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch was imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    assert out.stat().st_size > 0
+    onnx.checker.check_model(onnx.load(str(out)), full_check=True)
+
+
+def test_to_onnx_api(small, tmp_path):
+    path = tmp_path / "m.onnx"
+    model = small.to_onnx(str(path), opset=14)
+    assert path.read_bytes() == model.SerializeToString()
