@@ -45,3 +45,11 @@ def test_real_output_shape_equals_inferred(path, name):
     outs = out if isinstance(out, tuple) else (out,)
     want = [net.shape_of(v) for v in net.outputs.values()]
     assert [tuple(o.shape[1:]) for o in outs] == want
+
+
+def test_zoo_doc_is_up_to_date():
+    import runpy
+
+    root = Path(__file__).resolve().parent.parent
+    gen = runpy.run_path(str(root / "scripts" / "gen_zoo.py"))
+    assert (root / "docs" / "zoo.md").read_text() == gen["render"](), "run: python scripts/gen_zoo.py"
