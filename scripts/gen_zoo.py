@@ -45,7 +45,7 @@ def rows():
 
 def human(n: float, base: int, unit: str) -> str:
     for prefix in ("", "K", "M", "G", "T"):
-        if n < base * 10 or prefix == "T":
+        if n < base or prefix == "T":
             return f"{n:,.1f} {prefix}{'i' if base == 1024 and prefix else ''}{unit}".strip()
         n /= base
     return str(n)
