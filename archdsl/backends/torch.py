@@ -293,12 +293,20 @@ def _group(raws: list[_Raw], class_ns: Namespace, net: Network) -> list[_Group]:
                 if _same(col, chans):
                     pname = "in_channels"
             if pname is None:
+                derived = _derived(col, members, first, net)
+                if derived is not None:
+                    g.slot_names.append(derived)
+                    named_columns.append((col, derived))
+                    continue
                 pname = _slot_role(members[0], k)
             if pname not in chosen:
                 chosen[pname] = pns.create(pname)
             g.slot_names.append(chosen[pname])
             named_columns.append((col, chosen[pname]))
-        g.params = list(dict.fromkeys(n for n in g.slot_names if n))
+        g.params = list(dict.fromkeys(n for n in g.slot_names if n and n.isidentifier()))
+        for n in g.slot_names:  # a derived slot ("planes * 4") needs its base as a parameter
+            if n and not n.isidentifier() and n.split(" ")[0] not in g.params:
+                g.params.append(n.split(" ")[0])
         if "in_channels" in g.params:
             g.params.remove("in_channels")
             g.params.insert(0, "in_channels")
@@ -311,6 +319,25 @@ def _group(raws: list[_Raw], class_ns: Namespace, net: Network) -> list[_Group]:
             for g in gs:
                 g.note = _variant_note(g, gs)
     return groups
+
+
+def _derived(col: list, members: list[_Raw], first: Scope, net: Network) -> str | None:
+    """``planes * 4`` or ``in_channels // 2`` when a slot is a fixed multiple of a parameter."""
+    if not all(type(v) is int for v in col):
+        return None
+    bases: list[tuple[str, list]] = []
+    if first.kind == "block":
+        bases += [(p, [m.scope.args.get(p) for m in members]) for p in first.args]
+    if all(m.scope.inputs for m in members):
+        bases.append(("in_channels", [net.shape_of(m.scope.inputs[0])[0] for m in members]))
+    for name, vals in bases:
+        if not all(type(v) is int and v > 0 for v in vals):
+            continue
+        if all(c % v == 0 for c, v in zip(col, vals)) and len({c // v for c, v in zip(col, vals)}) == 1:
+            return f"{name} * {col[0] // vals[0]}"
+        if all(v % c == 0 for c, v in zip(col, vals) if c) and all(col) and len({v // c for c, v in zip(col, vals)}) == 1:
+            return f"{name} // {vals[0] // col[0]}"
+    return None
 
 
 def _slot_role(raw: _Raw, k: int) -> str:
@@ -366,11 +393,21 @@ def _render_mod(mod: Mod, names: list[str | None], pos: list[int], indent: int) 
     if isinstance(mod.func, _Raw):
         g = mod.func.group
         vals: dict[str, Any] = {}
+        derived: dict[str, str] = {}
         for slot_name, v in zip(g.slot_names, mod.args):
             k = take()
-            if slot_name and slot_name not in vals:
-                vals[slot_name] = names[k] if names[k] else repr(v)
-        return f"{g.name}(" + ", ".join(f"{p}={vals[p]}" for p in g.params) + ")"
+            if not slot_name:
+                continue
+            if slot_name.isidentifier():
+                vals.setdefault(slot_name, names[k] if names[k] else repr(v))
+                continue
+            base, op, m = slot_name.split(" ")  # "planes * 4": recover planes from the slot
+            m = int(m)
+            if names[k]:
+                derived.setdefault(base, f"({names[k]}) // {m}" if op == "*" else f"({names[k]}) * {m}")
+            else:
+                derived.setdefault(base, repr(v // m if op == "*" else v * m))
+        return f"{g.name}(" + ", ".join(f"{p}={vals.get(p, derived.get(p))}" for p in g.params) + ")"
     if mod.func == "nn.Sequential":
         parts = []
         for i, a in enumerate(mod.args):
