@@ -85,10 +85,23 @@ class ArchFile:
         return self.network(network, **params).to_onnx(path)
 
     def _repr_html_(self) -> str:
-        return self.network()._repr_html_()
+        """Jupyter: the first network's summary table, or the diagnostics that stop it."""
+        from html import escape
 
-    def _repr_svg_(self):
-        return self.network()._repr_svg_()
+        try:
+            net = self.network()
+        except ArchError as err:
+            text = "\n".join(d.render(self.diagnostics.sources) for d in err.diagnostics)
+            return f"<pre>{escape(text)}</pre>"
+        names = ", ".join(f"<code>{escape(n)}</code>" for n in self.networks)
+        return f"<p>{escape(self.file)}: {names}</p>" + net._repr_html_()
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the first network's picture (None, so text is shown, when it cannot be drawn)."""
+        try:
+            return self.network()._repr_svg_()
+        except ArchError:
+            return None
 
 
 def _finish(module, diags: Diagnostics, strict: bool, max_nodes: int | None) -> ArchFile:

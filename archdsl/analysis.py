@@ -86,6 +86,9 @@ class Summary:
     def __str__(self) -> str:
         return self.to_text()
 
+    def _repr_html_(self) -> str:  # Jupyter
+        return self.to_html()
+
 
 def node_params(net: Network, n: Node) -> tuple[int, int]:
     """(trainable parameters, all weights incl. buffers) of one node."""

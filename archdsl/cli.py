@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .elaborate import DEFAULT_MAX_NODES, STEPS_PER_NODE
 from .errors import ArchError, Diagnostics, Span
 
 
@@ -38,8 +39,20 @@ def _common(p: argparse.ArgumentParser, network=True) -> None:
                    help="override a network parameter (repeatable)")
     p.add_argument("--strict", action="store_true", help="treat warnings (uneven tiling) as errors")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--max-nodes", type=int, default=None, help="limit on graph nodes (default 250000)")
+    p.add_argument("--max-nodes", type=_positive, default=None,
+                   help=f"limit on graph nodes (default {DEFAULT_MAX_NODES}); elaboration steps are limited "
+                        f"to {STEPS_PER_NODE} times this")
     p.add_argument("--include-root", default=None, help="imports may not leave this directory")
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {n}")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=None, help="collapse blocks deeper than this")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("fmt", help="rewrite files in the canonical layout (comments kept)")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".arch source files")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    p.set_defaults(func=cmd_fmt)
+
+    p = sub.add_parser("ops", help="the op reference: signature, defaults, shape rule, example")
+    p.add_argument("name", nargs="?", help="one op (default: all)")
+    p.set_defaults(func=cmd_ops)
     return ap
 
 
@@ -90,7 +112,9 @@ def _report(diags: Diagnostics, args) -> None:
     if getattr(args, "json", False):
         return
     if diags.items:
-        print(diags.render(), file=sys.stderr)
+        from .highlight import color_wanted, render_diagnostics
+
+        print(render_diagnostics(diags) if color_wanted(sys.stderr) else diags.render(), file=sys.stderr)
 
 
 def _load(args, diags: Diagnostics):
@@ -136,6 +160,9 @@ def write_atomic(path: str, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; outputs follow the umask
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -218,10 +245,51 @@ def cmd_compile(args, diags: Diagnostics) -> int:
 
 def cmd_graph(args, diags: Diagnostics) -> int:
     net = _network(args, diags)
-    _report(diags, args)
     from .backends.graph import write
 
     write(net, args.output, depth=args.depth, rankdir=args.rankdir, diags=diags)
+    _report(diags, args)  # after writing: the writer may add warnings (e.g. Mermaid's edge limit)
+    return 0
+
+
+def cmd_fmt(args, diags: Diagnostics) -> int:
+    from .fmt import format_file
+
+    changed = []
+    for path in args.files:
+        try:
+            old, new = format_file(path)
+        except ArchError as err:
+            diags.sources[path] = Path(path).read_text(encoding="utf-8")
+            diags.extend(err)
+            continue
+        except RecursionError:
+            diags.error("nesting too deep to format", Span(path, 0, 0))
+            continue
+        if new != old:
+            changed.append(path)
+            if not args.check:
+                mode = os.stat(path).st_mode
+                write_atomic(path, new)
+                os.chmod(path, mode & 0o7777)  # the temporary file was private
+    for path in changed:
+        print(f"would reformat {path}" if args.check else f"reformatted {path}",
+              file=sys.stdout if args.check else sys.stderr)
+    if diags.errors:
+        raise _Failed()
+    return 1 if args.check and changed else 0
+
+
+def cmd_ops(args, diags: Diagnostics) -> int:
+    from .docs import op_names, op_text
+
+    if args.name and args.name not in op_names():
+        from .errors import did_you_mean
+
+        diags.error(f"no op '{args.name}'", Span("archdsl ops", 0, 0),
+                    did_you_mean(args.name, op_names()) or "archdsl ops lists them")
+        raise _Failed()
+    sys.stdout.write(op_text(args.name))
     return 0
 
 

@@ -24,13 +24,24 @@ from .expr import Env, evaluate
 from .ir import MODULE_RESERVED, Network, Node, Scope, Value
 from .ops import REQUIRED, OpError, fmt_shape
 
-DEFAULT_MAX_NODES = 250_000
+# Limits on hostile input (docs/robustness.md).  ``max_nodes`` is per run (--max-nodes); the rest
+# are module attributes that a program may change.
+DEFAULT_MAX_NODES = 50_000  # graph nodes; ResNet-152 has ~500, ResNet-1202 (CIFAR) ~4,000
+STEPS_PER_NODE = 4  # statements, loop iterations, repetitions and block calls: 4 * max_nodes in all
 MAX_BLOCK_DEPTH = 64
+MAX_BODY_DEPTH = 64  # nested bodies (blocks, seqs, branches, loops, conditions) at run time
+MAX_TENSOR_ELEMENTS = 2 ** 32  # one activation or weight of one sample: 16 GiB in float32
+MAX_PARAMS = 2 ** 34  # parameters and buffers of a network: 64 GiB in float32
+MAX_IMPORT_DEPTH = 32
 CONTAINERS = ("seq", "add", "concat", "mul")
 
 
 class _Abort(Exception):
     """Stop the current statement; the error (if any) has been reported already."""
+
+
+class LimitError(ArchError):
+    """A resource limit: elaboration stops at once instead of reporting it statement by statement."""
 
 
 POISON: Value = (-1, 0)
@@ -57,21 +68,33 @@ def load_module(path: str | Path | None, text: str | None = None, diags: Diagnos
     diags = diags if diags is not None else Diagnostics()
     file = str(path) if path is not None else "<string>"
     if text is None:
-        text = _read(Path(file), Span(file, 0, 0))
+        text = _read(Path(file), Span(file, 0, 0), regular=False)
     mod = Module(file)
     _load_into(mod, file, text, diags, [], Path(include_root).resolve() if include_root else None)
     return mod
 
 
-def _read(p: Path, span: Span, display: str | None = None) -> str:
+def _read(p: Path, span: Span, display: str | None = None, regular: bool = True) -> str:
+    """Read at most MAX_SOURCE_BYTES (+1 to notice more): /dev/zero or a 50 GB file end quickly.
+
+    An import must be a regular file (a FIFO or a device could block forever); the file named on
+    the command line may be anything readable, such as /dev/stdin.
+    """
     try:
-        return p.read_text(encoding="utf-8")
+        if regular and p.exists() and not p.is_file():
+            raise ArchError(f"{display or p} is not a regular file", span)
+        with p.open("rb") as f:
+            data = f.read(S.MAX_SOURCE_BYTES + 1)
     except FileNotFoundError:
         raise ArchError(f"no such file: {display or p}", span) from None
-    except UnicodeDecodeError as err:
-        raise ArchError(f"{p} is not UTF-8 text (byte {err.start})", span) from None
     except OSError as err:
-        raise ArchError(f"cannot read {p}: {err.strerror}", span) from None
+        raise ArchError(f"cannot read {display or p}: {err.strerror or err}", span) from None
+    if len(data) > S.MAX_SOURCE_BYTES:
+        S.check_size(data.decode("utf-8", "replace"), display or str(p))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ArchError(f"{display or p} is not UTF-8 text (byte {err.start})", span) from None
 
 
 def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: list[str],
@@ -98,10 +121,17 @@ def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: lis
                 continue
             if key in (str(Path(f).resolve()) for f in mod.sources):
                 continue  # already loaded through another import
+            if len(stack) >= MAX_IMPORT_DEPTH:
+                diags.error(f"imports nested deeper than {MAX_IMPORT_DEPTH} files", item.span)
+                continue
             try:
                 sub = _read(target, item.span, display)
             except ArchError as err:
                 diags.extend(err)
+                continue
+            if sum(map(len, mod.sources.values())) + len(sub) > S.MAX_SOURCE_BYTES:
+                diags.error(f"with this import the program is longer than {S.MAX_SOURCE_BYTES} characters",
+                            item.span, "the limit (syntax.MAX_SOURCE_BYTES) covers a file and its imports")
                 continue
             _load_into(mod, display, sub, diags, [*stack, str(here)], root)
         elif isinstance(item, S.Let):
@@ -168,6 +198,7 @@ class Elaborator:
         self.next_id = 0
         self.block_stack: list[str] = []
         self.call_sites: list[tuple[str, Span]] = []
+        self.steps, self.depth, self.weights_total = 0, 0, 0
         self.globals = Env()
         for let in mod.lets:
             try:
@@ -251,10 +282,33 @@ class Elaborator:
         return {n: values[n] for n in names}
 
     # ------------------------------------------------------------------ statements
+    def _step(self, span: Span) -> None:
+        """Count work that makes no node (loops of lets, empty seqs, block calls): bound it too."""
+        self.steps += 1
+        if self.steps > STEPS_PER_NODE * self.max_nodes:
+            raise LimitError(f"elaboration takes more than {STEPS_PER_NODE * self.max_nodes} steps "
+                             "(statements, loop iterations, repetitions, block calls)", span,
+                             f"the limit is {STEPS_PER_NODE} x --max-nodes; raise --max-nodes")
+
     def _body(self, stmts, ctx: _Ctx, flow):
+        self.depth += 1
+        try:
+            return self._body_stmts(stmts, ctx, flow)
+        finally:
+            self.depth -= 1
+
+    def _body_stmts(self, stmts, ctx: _Ctx, flow):
         for stmt in stmts:
             try:
+                if self.depth > MAX_BODY_DEPTH:
+                    raise LimitError(f"blocks, seqs, branches, loops and conditions nested deeper than "
+                                     f"{MAX_BODY_DEPTH} levels", stmt.span)
+                self._step(stmt.span)
                 flow = self._stmt(stmt, ctx, flow)
+            except LimitError:
+                raise
+            except RecursionError:  # a fallback: the limits above should come first
+                raise LimitError("the program nests too deeply to elaborate", stmt.span) from None
             except ArchError as err:
                 self.diags.extend(err, self._call_notes())
                 flow = POISON
@@ -337,6 +391,7 @@ class Elaborator:
                 raise ArchError(f"input size {d} is absurdly large", stmt.dims.span, "sizes are limited to 2**24")
         if any(isinstance(d, str) for d in dims[:1]) and len(dims) == 3:
             raise ArchError("the channel count of an input must be known", stmt.dims.span)
+        _check_elements(dims, f"input {fmt_shape(dims)} has", stmt.dims.span)
         node = self._node("input", {}, [], [tuple(dims)], ctx.scope, stmt.span, stmt.name, named=False)
         v = (node.id, 0)
         self.net.inputs[stmt.name] = v
@@ -378,6 +433,7 @@ class Elaborator:
                 raise ArchError("'for' iterates over a range 'a..b' or a tuple", stmt.span)
             items = start
         for i in items:
+            self._step(stmt.span)
             flow = self._body(stmt.body, _Ctx(ctx.scope, ctx.env.child({stmt.var: i}), ctx.tensors), flow)
         return flow
 
@@ -393,6 +449,8 @@ class Elaborator:
             if a.name is None:
                 raise ArchError("initialisation arguments are named, e.g. std=0.01", a.span)
             args[a.name] = self._eval(a.value, ctx, flow)
+            if isinstance(args[a.name], bool) or not isinstance(args[a.name], (int, float, str)):
+                raise ArchError(f"initialisation argument '{a.name}' must be a number or a string", a.span)
         bad = set(args) - set(SCHEMES[stmt.scheme])
         if bad:
             raise ArchError(f"{stmt.scheme} takes {', '.join(SCHEMES[stmt.scheme]) or 'no arguments'}", stmt.span)
@@ -473,10 +531,12 @@ class Elaborator:
                 sub = _Ctx(scope, ctx.env.child(), _Tensors())
                 scope.inputs = [x]
                 for _ in range(n):
+                    self._step(stage.span)
                     x = self._stage(inner, sub, x)
                 scope.outputs = [x]
                 return x
             for _ in range(n):
+                self._step(stage.span)
                 x = self._stage(inner, ctx, x)
             return x
         core = stage.core
@@ -562,6 +622,13 @@ class Elaborator:
                     raise ArchError(f"{name} gives an empty tensor {fmt_shape(s)} from "
                                     f"{' and '.join(fmt_shape(t) for t in in_shapes)}", span,
                                     "the input is too small for this many downsampling steps")
+            _check_elements(s, f"{name} gives a tensor {fmt_shape(s)} of", span)
+        for w in spec.weights(attrs, in_shapes):
+            self.weights_total += _check_elements(w.shape, f"{name} has a {w.name} {fmt_shape(w.shape)} of", span)
+        if self.weights_total > MAX_PARAMS:
+            raise LimitError(f"the network has more than {MAX_PARAMS:,} parameters and buffers", span,
+                             "archdsl refuses networks whose float32 weights would need over 64 GiB "
+                             "(elaborate.MAX_PARAMS)")
         # merges are plain arithmetic in forward(): they own no module and take no index
         named = spec.inputs != "many" or label is not None
         node = self._node(name, attrs, inputs, shapes, ctx.scope, span, label, named=named, ctx=ctx)
@@ -571,7 +638,7 @@ class Elaborator:
 
     def _node(self, op, attrs, inputs, shapes, scope, span, label, named, ctx=None) -> Node:
         if self.next_id >= self.max_nodes:
-            raise ArchError(f"the network exceeds the limit of {self.max_nodes} nodes", span,
+            raise LimitError(f"the network exceeds the limit of {self.max_nodes} nodes", span,
                             "raise the limit with --max-nodes")
         if named:
             name, labeled = self._take_name(scope, label, ctx, span)
@@ -587,6 +654,9 @@ class Elaborator:
 
     # ------------------------------------------------------------------ names and scopes
     def _label_text(self, label: S.Label, ctx: _Ctx) -> str:
+        if len(label.text) > 1024:  # before interpolating: each {...} is parsed
+            raise ArchError(f"invalid module name {label.text[:40]!r}... ({len(label.text)} characters)", label.span,
+                            "a module name has at most 128 characters")
         if not label.interpolated:
             text = label.text
         else:
@@ -601,7 +671,8 @@ class Elaborator:
                 or any(ch.isspace() or not ch.isprintable() for ch in text) or len(text) > 128:
             reason = ("a module name may not be empty, contain '.', whitespace or control characters, "
                       "start with '_', exceed 128 characters, or be an attribute of torch.nn.Module")
-            raise ArchError(f"invalid module name {text!r}", label.span, reason)
+            shown = repr(text) if len(text) <= 130 else f"{text[:40]!r}... ({len(text)} characters)"
+            raise ArchError(f"invalid module name {shown}", label.span, reason)
         return text
 
     def _take_name(self, scope: Scope, label, ctx, span) -> tuple[str, bool]:
@@ -631,6 +702,7 @@ class Elaborator:
                             "blocks cannot be recursive; use a loop or repetition")
         if len(self.block_stack) >= MAX_BLOCK_DEPTH:
             raise ArchError(f"blocks nested deeper than {MAX_BLOCK_DEPTH}", call.span)
+        self._step(call.span)
         # arguments are evaluated where the block is called, so they may use 'in' and local names
         args = tuple(S.Arg(a.name, S.Const(a.value.span, self._eval(a.value, ctx, x)), a.span) for a in call.args)
         params = self._bind_params(bdef.params, args, ctx.env, call.span, f"block '{bdef.name}'")
@@ -695,6 +767,18 @@ class Elaborator:
         return self.graph.nodes[v[0]]["node"].shapes[v[1]]
 
 
+def _check_elements(shape, what: str, span: Span) -> int:
+    """The element count of ``shape`` (symbolic sizes count 1), refused above MAX_TENSOR_ELEMENTS."""
+    n = 1
+    for d in shape:
+        if isinstance(d, int):
+            n *= d
+    if n > MAX_TENSOR_ELEMENTS:
+        raise ArchError(f"{what} {n:,} elements; the limit is {MAX_TENSOR_ELEMENTS:,}", span,
+                        "that would need over 16 GiB per sample in float32 (elaborate.MAX_TENSOR_ELEMENTS)")
+    return n
+
+
 def _merge_axes(warnings):
     """One warning for both axes when height and width have the same problem."""
     out: list[tuple[str, str | None]] = []
@@ -735,6 +819,10 @@ def _convert(op: str, attr: ops.Attr, v, span: Span):
             raise bad("a whole number")
         if v < 0 or v > 1 << 24:
             raise bad("a whole number from 0 to 2**24")
+        return v
+    if kind == "axis":
+        if not is_int(v) or not -16 <= v < 16:
+            raise bad("an axis number (negative counts from the end)")
         return v
     if kind == "float":
         if isinstance(v, bool) or not isinstance(v, (int, float)):

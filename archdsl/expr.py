@@ -90,11 +90,18 @@ def _type_name(v) -> str:
     return {bool: "bool", int: "int", float: "float", str: "string", tuple: "tuple"}.get(type(v), "tensor")
 
 
+MAX_LEN = 1_000_000  # characters of a string, items of a tuple
+
+
 def _check_size(v, span):
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
         raise ArchError(f"number too large ({str(v)[:20]}...)", span, "archdsl works with numbers below 2**62")
-    if isinstance(v, (tuple, str)) and len(v) > 1_000_000:
-        raise ArchError("value too large", span)
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ArchError(f"the result is not a finite number ({v})", span)
+    if isinstance(v, complex):  # (-8) ** 0.5
+        raise ArchError("the result is not a real number", span)
+    if isinstance(v, (tuple, str)) and len(v) > MAX_LEN:
+        raise ArchError(f"value too large ({len(v)} items; the limit is {MAX_LEN})", span)
     return v
 
 
@@ -166,20 +173,24 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], Any] | None = None,
         args = [ev(a) for a in e.args]
         try:
             return _check_size(fn(*args), e.span)
-        except (TypeError, ValueError, OverflowError) as err:
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError) as err:
             raise ArchError(f"{e.name}(): {err}", e.span) from None
     if isinstance(e, S.BinOp):
         left, right = ev(e.left), ev(e.right)
         if e.op == "**" and isinstance(right, (int, float)) and isinstance(left, (int, float)):
             if abs(right) > 256 and abs(left) > 1:
                 raise ArchError("exponent too large", e.span)
-        if e.op in ("*",) and isinstance(left, (str, tuple)) and isinstance(right, int) and right > 10_000:
-            raise ArchError("repetition too large", e.span)
+        if e.op == "*" and {type(left), type(right)} & {str, tuple}:  # check before building it
+            seq, n = (left, right) if isinstance(left, (str, tuple)) else (right, left)
+            if isinstance(n, int) and len(seq) * n > MAX_LEN:
+                raise ArchError("repetition too large", e.span, f"strings and tuples are limited to {MAX_LEN} items")
         try:
             if e.op in ("+", "-", "*", "/", "//", "%", "**", "<", "<=", ">", ">="):
                 for v in (left, right):
                     if isinstance(v, TensorView):
                         raise TypeError
+            if e.op in ("-", "/", "//", "%", "**") and not all(isinstance(v, (int, float)) for v in (left, right)):
+                raise TypeError  # no string formatting: "%999999999d" % 1
             return _check_size(_BIN[e.op](left, right), e.span)
         except ZeroDivisionError:
             raise ArchError("division by zero", e.span) from None

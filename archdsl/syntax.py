@@ -11,8 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Union
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
 
 from .errors import ArchError, Diagnostic, Span
 
@@ -273,13 +274,24 @@ class Program:
 # parse tree -> AST
 
 
-def _unquote(tok: str) -> str:
+def _unquote(tok: Token, file: str) -> str:
     body = tok[1:-1]
-    return body.encode("latin-1", "backslashreplace").decode("unicode_escape") if "\\" in body else body
+    if "\\" in body:
+        try:
+            body = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        except UnicodeDecodeError as err:
+            raise ArchError(f"bad escape sequence in string: {err.reason}", _token_span(tok, file)) from None
+        if any("\ud800" <= ch <= "\udfff" for ch in body):
+            raise ArchError("a string may not contain a lone surrogate", _token_span(tok, file))
+    return body
+
+
+def _token_span(tok: Token, file: str) -> Span:
+    return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
+class _ToAst(Transformer_NonRecursive):  # non-recursive: no depth limit of its own
     def __init__(self, file: str):
         super().__init__()
         self.file = file
@@ -297,7 +309,7 @@ class _ToAst(Transformer):
         return Program(self.file, list(items))
 
     def import_stmt(self, meta, c):
-        return Import(_unquote(c[0]), self._span(meta))
+        return Import(_unquote(c[0], self.file), self._span(meta))
 
     def let_stmt(self, meta, c):
         return Let(str(c[0]), c[1], self._span(meta))
@@ -355,7 +367,7 @@ class _ToAst(Transformer):
     def label(self, meta, c):
         tok = c[0]
         if tok.type == "STRING":
-            return Label(_unquote(tok), True, self._tok(tok))
+            return Label(_unquote(tok, self.file), True, self._tok(tok))
         return Label(str(tok), False, self._tok(tok))
 
     def call(self, meta, c):
@@ -385,11 +397,19 @@ class _ToAst(Transformer):
     # expressions
     def number(self, meta, c):
         text = str(c[0])
-        value = float(text) if any(ch in text for ch in ".eE") else int(text)
+        if any(ch in text for ch in ".eE"):
+            value = float(text)
+            too_big = value == float("inf")
+        else:  # check the length first: int() refuses more than 4300 digits
+            too_big = len(text.lstrip("0")) > 19 or int(text) > MAX_LITERAL
+            value = 0 if too_big else int(text)
+        if too_big:
+            raise ArchError(f"number too large ({text[:20]}{'...' if len(text) > 20 else ''})", self._tok(c[0]),
+                            "archdsl works with numbers below 2**62")
         return Num(self._tok(c[0]), value)
 
     def string(self, meta, c):
-        return Str(self._tok(c[0]), _unquote(c[0]))
+        return Str(self._tok(c[0]), _unquote(c[0], self.file))
 
     def true(self, meta, c):
         return Bool(self._span(meta), True)
@@ -446,6 +466,12 @@ class _ToAst(Transformer):
 # --------------------------------------------------------------------------------------------
 # parser and syntax errors
 
+# Limits on hostile input (docs/robustness.md).  Module attributes: a program may change them.
+MAX_SOURCE_BYTES = 256 * 1024  # a file and its imports together (characters, for loads())
+MAX_NESTING = 64  # brackets ( [ { open at once
+MAX_TREE_DEPTH = 100  # parse-tree depth: also long operator chains and else-if ladders (zoo: 24)
+MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
+
 # What each terminal looks like to a person (lark names them LPAR, RSQB, ...).
 _TOKEN_WORDS = {
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'",
@@ -470,8 +496,73 @@ def _grammar_text() -> str:
 @lru_cache(maxsize=1)
 def parser() -> Lark:
     """The LALR parser for ``.arch`` text (built once per process, cached on disk by lark)."""
+    callbacks = {t: _open_bracket for t in ("LPAR", "LSQB", "LBRACE")}
+    callbacks.update({t: _close_bracket for t in ("RPAR", "RSQB", "RBRACE")})
     return Lark(_grammar_text(), parser="lalr", propagate_positions=True, start=["start", "expr"],
-                maybe_placeholders=True, cache=_cache_path())
+                maybe_placeholders=True, cache=_cache_path(), lexer_callbacks=callbacks)
+
+
+class _Nesting:
+    """Open brackets while lexing: 10,000 '(' fail at the 65th, before the parser stack grows."""
+
+    depth = 0
+    file = "<string>"
+
+    @classmethod
+    def reset(cls, file: str) -> None:
+        cls.depth, cls.file = 0, file
+
+
+def _open_bracket(tok: Token) -> Token:
+    _Nesting.depth += 1
+    if _Nesting.depth > MAX_NESTING:
+        raise ArchError(f"brackets nested deeper than {MAX_NESTING} levels", _token_span(tok, _Nesting.file),
+                        "move part of it into a block or a let")
+    return tok
+
+
+def _close_bracket(tok: Token) -> Token:
+    _Nesting.depth -= 1
+    return tok
+
+
+def check_size(text: str, file: str) -> None:
+    """Refuse a source longer than MAX_SOURCE_BYTES, pointing at where it crosses the limit."""
+    if len(text) > MAX_SOURCE_BYTES:
+        line = text.count("\n", 0, MAX_SOURCE_BYTES) + 1
+        col = MAX_SOURCE_BYTES - (text.rfind("\n", 0, MAX_SOURCE_BYTES) + 1) + 1
+        raise ArchError(f"source longer than {MAX_SOURCE_BYTES} characters", Span(file, line, col),
+                        "archdsl reads at most this much; split the file or raise syntax.MAX_SOURCE_BYTES")
+
+
+def _check_depth(tree: Tree, file: str) -> None:
+    """Refuse parse trees deeper than MAX_TREE_DEPTH before anything recurses over them."""
+    stack = [(tree, 1)]
+    while stack:
+        t, d = stack.pop()
+        if d > MAX_TREE_DEPTH:
+            meta = t.meta
+            span = Span(file, meta.line, meta.column) if not getattr(meta, "empty", True) else Span(file, 1, 1)
+            raise ArchError(f"program nested deeper than {MAX_TREE_DEPTH} levels", span,
+                            "long chains of operators or 'else if' nest too; split them with let")
+        stack.extend((c, d + 1) for c in t.children if isinstance(c, Tree))
+
+
+def _parse_tree(text: str, start: str, file: str) -> Tree:
+    check_size(text, file)
+    _Nesting.reset(file)
+    tree = parser().parse(text, start=start)
+    _check_depth(tree, file)
+    return tree
+
+
+def _transform(tree: Tree, file: str):
+    try:
+        return _ToAst(file).transform(tree)
+    except VisitError as err:  # lark wraps what a transformer method raises
+        if isinstance(err.orig_exc, ArchError):
+            raise err.orig_exc from None
+        raise
 
 
 def _cache_path():
@@ -585,21 +676,18 @@ def _join(words: list[str]) -> str:
 def parse(text: str, file: str = "<string>") -> Program:
     """Parse ``.arch`` source text into a :class:`Program`; raise :class:`ArchError` on bad syntax."""
     try:
-        tree = parser().parse(text, start="start")
+        tree = _parse_tree(text, "start", file)
     except UnexpectedInput as err:
         raise _syntax_error(err, file, text) from None
-    except RecursionError:
-        raise ArchError("nesting too deep to parse", Span(file, 1, 1)) from None
-    try:
-        return _ToAst(file).transform(tree)
-    except RecursionError:
-        raise ArchError("nesting too deep to parse", Span(file, 1, 1)) from None
+    return _transform(tree, file)
 
 
 def parse_expr(text: str, file: str = "<string>", line: int = 1, col: int = 1) -> Expr:
     """Parse one expression (used for ``{...}`` in interpolated labels and ``-D`` values)."""
     try:
-        tree = parser().parse(text, start="expr")
+        tree = _parse_tree(text, "expr", file)
+        return _transform(tree, file)
     except UnexpectedInput:
-        raise ArchError(f"bad expression {text!r}", Span(file, line, col)) from None
-    return _ToAst(file).transform(tree)
+        raise ArchError(f"bad expression {text[:40]!r}", Span(file, line, col)) from None
+    except ArchError as err:  # a position inside the label is not a position in the file
+        raise ArchError(err.diagnostics[0].message, Span(file, line, col), err.diagnostics[0].hint) from None

@@ -13,7 +13,6 @@ deterministic: nodes, clusters and edges follow program order.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import unicodedata
@@ -138,7 +137,7 @@ class Box:
     id: str
     kind: str  # style class: conv linear pool norm act merge shape input output block
     title: str  # first line, bold
-    detail: str  # second line: name and shape
+    detail: tuple[str, ...]  # further lines: name, shape, parameters
     tooltip: str
 
 
@@ -156,14 +155,27 @@ class Edge:
     src: str
     dst: str
     label: str = ""  # the output port, for ops with several outputs
-    main: bool = True  # the first input of its target: drawn straight
+    main: bool = True  # the input of a single-input op: weighted to run straight
 
 
 @dataclass
 class View:
+    name: str
     title: str
     root: Cluster
     edges: list[Edge]  # in data-flow order
+    merges: set[str] = field(default_factory=set)  # boxes whose inputs are parallel branches
+
+    def order_pairs(self) -> list[tuple[str, str]]:
+        """Boxes that should read left to right: consecutive consumers of one output, and
+        consecutive inputs of a merge."""
+        outs: dict[str, list[str]] = {}
+        ins: dict[str, list[str]] = {}
+        for e in self.edges:
+            outs.setdefault(e.src, []).append(e.dst)
+            if e.dst in self.merges:
+                ins.setdefault(e.dst, []).append(e.src)
+        return [(a, b) for group in (*outs.values(), *ins.values()) for a, b in zip(group, group[1:])]
 
 
 def _style_kind(op: str) -> str:
@@ -196,14 +208,14 @@ def build_view(net: Network, depth: int | None = None) -> View:
     def node_box(n: Node) -> Box:
         if n.op == "input":
             name = input_names.get(n.id, n.name)
-            return Box(f"n{n.id}", "input", f"input {name}", _shapes(n.shapes), name)
+            return Box(f"n{n.id}", "input", f"input {name}", (_shapes(n.shapes),), name)
         title = op_label(net, n)
         detail = _shapes(n.shapes)
         if n.labeled and n.name != n.op:
             detail = f"{n.name} · {detail}"
         params = _params(net, [n])
         tip = n.path or n.op
-        return Box(f"n{n.id}", _style_kind(n.op), title, detail,
+        return Box(f"n{n.id}", _style_kind(n.op), title, (detail,),
                    f"{tip}: {title}" + (f" ({params:,} params)" if params else ""))
 
     def collapsed(s: Scope) -> Box:
@@ -213,7 +225,7 @@ def build_view(net: Network, depth: int | None = None) -> View:
             owner[n.id] = bid
         outs = [net.shape_of(v) for v in s.outputs] or nodes[-1].shapes
         params = _params(net, nodes)
-        return Box(bid, "block", s.path, f"{s.block or s.kind} · {_shapes(outs)} · {params:,} params",
+        return Box(bid, "block", s.path, (f"{s.block or s.kind} · {params:,} params", _shapes(outs)),
                    f"{s.path}: {s.block or s.kind}, {len(nodes)} ops, {params:,} params")
 
     def cluster(s: Scope) -> Cluster:
@@ -253,11 +265,12 @@ def build_view(net: Network, depth: int | None = None) -> View:
             edge(owner[src], owner[n.id], f"{port}" if many else "", k == 0 and len(n.inputs) == 1)
     for k, (name, (src, port)) in enumerate(net.outputs.items()):
         title = "output" if name == "output" else f"output {name}"
-        root.items.append(Box(f"out{k}", "output", title, _shapes([net.shape_of((src, port))]), name))
+        root.items.append(Box(f"out{k}", "output", title, (_shapes([net.shape_of((src, port))]),), name))
         many = len(net.node(src).shapes) > 1 and owner[src].startswith("n")
         edge(owner[src], f"out{k}", f"{port}" if many else "")
     title = f"{net.name} · {_params(net, net.nodes):,} params"
-    return View(title, root, edges)
+    merges = {f"n{n.id}" for n in net.nodes if len(n.inputs) > 1 and owner[n.id] == f"n{n.id}"}
+    return View(net.name, title, root, edges, merges)
 
 
 # ------------------------------------------------------------------------------------------ escaping
@@ -315,9 +328,12 @@ def _dot_box(b: Box, indent: str) -> str:
     fill, border = _FILL[b.kind]
     shape = _SHAPE.get(b.kind, "box")
     margin = ', margin="0.14,0.07"' if shape == "box3d" else ""
-    style = {"box": '"rounded,filled"', "input": '"filled,bold"', "output": '"filled,bold"'}.get(
-        b.kind if b.kind in ("input", "output") else shape, "filled")
-    label = f"<<b>{dot_html(b.title)}</b><br/><font point-size=\"9\" color=\"#444444\">{dot_html(b.detail)}</font>>"
+    if b.kind in ("input", "output"):
+        style = '"filled,bold"'
+    else:
+        style = '"rounded,filled"' if shape == "box" else "filled"
+    detail = "<br/>".join(dot_html(line) for line in b.detail)
+    label = f"<<b>{dot_html(b.title)}</b><br/><font point-size=\"9\" color=\"#444444\">{detail}</font>>"
     return (f"{indent}{b.id} [label={label}, shape={shape}, style={style}, fillcolor=\"{fill}\", "
             f"color=\"{border}\"{margin}, tooltip={dot_quote(b.tooltip)}];")
 
@@ -329,7 +345,7 @@ def _dot_cluster(c: Cluster, lines: list[str], indent: str, mirror: bool) -> Non
     lines.append(f"{inner}label=<<b>{dot_html(c.label)}</b><br/><font point-size=\"9\" color=\"#666666\">"
                  f"{dot_html(c.note)}</font>>;")
     lines.append(f"{inner}style=\"rounded,filled\"; fillcolor=\"{fill}\"; color=\"#aaaaaa\"; fontsize=10; "
-                 f"tooltip={dot_quote(c.label + ': ' + c.note)};")
+                 f"labeljust=l; tooltip={dot_quote(c.label + ': ' + c.note)};")
     _dot_items(c.items[::-1] if mirror else c.items, lines, inner, mirror)
     lines.append(f"{indent}}}")
 
@@ -342,17 +358,18 @@ def _dot_items(items, lines: list[str], indent: str, mirror: bool) -> None:
             _dot_cluster(item, lines, indent, mirror)
 
 
-def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB", *, mirror: bool = False) -> str:
-    """The network as Graphviz DOT text.
-
-    ``mirror=True`` lists the contents of each cluster in reverse: Graphviz before 10.0 lays out
-    the nodes of a subgraph in reverse input order (Graphviz issue #1585), so this keeps parallel
-    branches left to right in program order there.  :func:`render` chooses it by version.
-    """
+def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB") -> str:
+    """The network as Graphviz DOT text."""
     _check_rankdir(rankdir)
-    view = build_view(net, depth)
+    return view_to_dot(build_view(net, depth), rankdir)
+
+
+def view_to_dot(view: View, rankdir: str = "TB", mirror: bool = False) -> str:
+    """DOT text of a view.  ``mirror=True`` lists each cluster's contents in reverse, for the
+    Graphviz versions that lay out the nodes of a subgraph in reverse input order (issue #1585,
+    fixed in Graphviz 10): :func:`render_view` keeps whichever keeps branches in program order."""
     lines = [
-        f"// {clean(net.name)}: generated by archdsl",
+        f"// {clean(view.name)}: generated by archdsl",
         "digraph network {",
         f"    graph [rankdir={rankdir}, label=<<b>{dot_html(view.title)}</b>>, labelloc=t, "
         "fontname=\"Helvetica\", fontsize=12, nodesep=0.25, ranksep=0.3, newrank=true];",
@@ -361,7 +378,7 @@ def to_dot(net: Network, depth: int | None = None, rankdir: str = "TB", *, mirro
     ]
     _dot_items(view.root.items, lines, "    ", mirror)
     for e in view.edges:
-        # the main flow (a node's first input) is weighted to run straight; side inputs bend
+        # the main flow (a single-input node's input) is weighted to run straight; merges bend
         attrs = ([f"label={dot_quote(e.label)}"] if e.label else []) + ([] if e.main else ["weight=1"])
         lines.append(f"    {e.src} -> {e.dst}" + (f" [{', '.join(attrs)}];" if attrs else ";"))
     lines.append("}")
@@ -376,8 +393,12 @@ _MERMAID_SHAPE = {"merge": ("{{", "}}"), "input": ("[/", "/]"), "output": ("([",
 def to_mermaid(net: Network, depth: int | None = None, rankdir: str = "TB") -> str:
     """The network as a Mermaid flowchart, for Markdown documents (no external tool needed)."""
     _check_rankdir(rankdir)
-    view = build_view(net, depth)
-    lines = [f"%% {mermaid_text(net.name)}: generated by archdsl", f"flowchart {rankdir}"]
+    return view_to_mermaid(build_view(net, depth), rankdir)
+
+
+def view_to_mermaid(view: View, rankdir: str = "TB") -> str:
+    """Mermaid flowchart text of a view."""
+    lines = [f"%% {mermaid_text(view.name)}: generated by archdsl", f"flowchart {rankdir}"]
     classes: dict[str, list[str]] = {}
     subgraphs = [0]
 
@@ -385,7 +406,7 @@ def to_mermaid(net: Network, depth: int | None = None, rankdir: str = "TB") -> s
         for item in items:
             if isinstance(item, Box):
                 left, right = _MERMAID_SHAPE.get(item.kind, ("[", "]"))
-                text = f"<b>{mermaid_text(item.title)}</b><br/>{mermaid_text(item.detail)}"
+                text = "<br/>".join([f"<b>{mermaid_text(item.title)}</b>", *map(mermaid_text, item.detail)])
                 lines.append(f"{indent}{item.id}{left}\"{text}\"{right}")
                 classes.setdefault(item.kind, []).append(item.id)
             else:
@@ -418,38 +439,57 @@ def _dot_exe() -> str | None:
     return shutil.which("dot")
 
 
-def dot_version(exe: str) -> tuple[int, ...]:
-    """The version of a Graphviz ``dot`` executable (``dot -V`` prints it on stderr); () if unknown."""
-    try:
-        proc = subprocess.run([exe, "-V"], capture_output=True, check=False, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    m = re.search(r"version\s+(\d+)\.(\d+)", (proc.stderr + proc.stdout).decode("utf-8", "replace"))
-    return (int(m.group(1)), int(m.group(2))) if m else ()
+def _run_dot(exe: str, text: str, fmt: str) -> bytes:
+    proc = subprocess.run([exe, f"-T{fmt}"], input=text.encode("utf-8"), capture_output=True, check=False)
+    if proc.returncode != 0 or not proc.stdout:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = err[-1] if err else f"exit status {proc.returncode}"
+        raise ArchError(f"Graphviz 'dot -T{fmt}' failed: {why}", Span("", 0, 0))
+    return proc.stdout
 
 
-def render(dot_text: str | None, fmt: str, *, net: Network | None = None, depth: int | None = None,
-           rankdir: str = "TB") -> bytes:
-    """Run Graphviz ``dot -T<fmt>``: on ``dot_text``, or on the picture of ``net`` made for the
-    installed Graphviz version.  :class:`ArchError` when dot is missing or fails."""
+def _order_score(plain: bytes, pairs: list[tuple[str, str]], rankdir: str) -> int:
+    """How many (first, second) pairs a layout (``dot -Tplain``) draws in reading order, minus
+    how many it draws the other way round."""
+    pos: dict[str, float] = {}
+    for line in plain.decode("utf-8", "replace").splitlines():
+        f = line.split()
+        if len(f) > 3 and f[0] == "node":
+            pos[f[1]] = float(f[2]) if rankdir in ("TB", "BT") else -float(f[3])
+    return sum((pos[a] < pos[b]) - (pos[a] > pos[b]) for a, b in pairs if a in pos and b in pos)
+
+
+def render_view(view: View, fmt: str, rankdir: str = "TB") -> bytes:
+    """Lay out and render a view with Graphviz; :class:`ArchError` when dot is missing or fails.
+
+    Sibling branches should read left to right in program order, but Graphviz before 10 reverses
+    the nodes of each cluster: both listings are laid out and the one that keeps more branches in
+    order is rendered."""
     exe = _dot_exe()
     if exe is None:
         raise ArchError("Graphviz 'dot' was not found", Span("", 0, 0), INSTALL_HINT)
-    if dot_text is None:
-        version = dot_version(exe)
-        dot_text = to_dot(net, depth, rankdir, mirror=bool(version) and version < (10, 0))
-    proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, check=False)
-    if proc.returncode != 0 or not proc.stdout:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ArchError(f"Graphviz 'dot -T{fmt}' failed: {err[-1] if err else f'exit status {proc.returncode}'}",
-                        Span("", 0, 0))
-    return proc.stdout
+    text = view_to_dot(view, rankdir)
+    pairs = view.order_pairs()
+    if pairs:
+        mirrored = view_to_dot(view, rankdir, mirror=True)
+        if (_order_score(_run_dot(exe, mirrored, "plain"), pairs, rankdir)
+                > _order_score(_run_dot(exe, text, "plain"), pairs, rankdir)):
+            text = mirrored
+    return _run_dot(exe, text, fmt)
+
+
+def render(text: str, fmt: str) -> bytes:
+    """Run Graphviz ``dot -T<fmt>`` on DOT text; :class:`ArchError` when dot is missing or fails."""
+    exe = _dot_exe()
+    if exe is None:
+        raise ArchError("Graphviz 'dot' was not found", Span("", 0, 0), INSTALL_HINT)
+    return _run_dot(exe, text, fmt)
 
 
 def to_svg(net: Network, depth: int | None = None, rankdir: str = "TB") -> str:
     """The network as SVG text, rendered by Graphviz (``Network._repr_svg_`` uses this)."""
     _check_rankdir(rankdir)
-    return render(None, "svg", net=net, depth=depth, rankdir=rankdir).decode("utf-8")
+    return render_view(build_view(net, depth), "svg", rankdir).decode("utf-8")
 
 
 def write(net: Network, path: str | Path, depth: int | None = None, rankdir: str = "TB", diags=None) -> None:
@@ -466,25 +506,27 @@ def write(net: Network, path: str | Path, depth: int | None = None, rankdir: str
     if fmt is None:
         raise ArchError(f"cannot tell the picture format from '{target.name}'", Span(str(target), 0, 0),
                         "use one of: " + " ".join(FORMATS))
+    _check_rankdir(rankdir)
+    view = build_view(net, depth)
     if fmt == "mermaid":
-        text = to_mermaid(net, depth, rankdir)
-        if diags is not None and text.count("-->") > MERMAID_MAX_EDGES:
-            diags.warning(f"the Mermaid chart has {text.count('-->')} edges; Mermaid renders at most "
+        if diags is not None and len(view.edges) >= MERMAID_MAX_EDGES:
+            diags.warning(f"the Mermaid chart has {len(view.edges)} edges; Mermaid draws at most "
                           f"{MERMAID_MAX_EDGES} by default", Span(str(target), 0, 0),
                           "collapse blocks with --depth 1 or 2")
-        write_atomic(str(target), text)
+        write_atomic(str(target), view_to_mermaid(view, rankdir))
         return
-    text = to_dot(net, depth, rankdir)
+    text = view_to_dot(view, rankdir)
     if fmt == "dot":
         write_atomic(str(target), text)
         return
     try:
-        data = render(None, fmt, net=net, depth=depth, rankdir=rankdir)
+        data = render_view(view, fmt, rankdir)
     except ArchError as err:
         fallback = target.with_suffix(".dot")
         write_atomic(str(fallback), text)
         d = err.diagnostics[0]
         then = f"dot -T{fmt} {fallback} -o {target}"
+        hint = f"{d.hint}, then run: {then}" if d.hint else f"try: {then}"
         raise ArchError(f"cannot render {target.name}: {d.message}; wrote {fallback} instead",
-                        Span(str(target), 0, 0), f"{d.hint}, then run: {then}" if d.hint else f"try: {then}") from None
+                        Span(str(target), 0, 0), hint) from None
     write_atomic(str(target), data)

@@ -48,7 +48,7 @@ def _softmax_dim(a, ins):
 
 
 register(OpSpec(
-    "softmax", (Attr("axis", "int", 0, doc="axis without the batch; 0 is the channel axis"),),
+    "softmax", (Attr("axis", "axis", 0, doc="axis without the batch; 0 is the channel axis"),),
     "Softmax along an axis (channels by default).", _softmax_shape, family="act", example="softmax",
     torch_module=lambda a, ins: f"nn.Softmax(dim={_softmax_dim(a, ins)})",
     torch_fn=lambda a, x, ins: f"torch.softmax({x[0]}, dim={_softmax_dim(a, ins)})",

@@ -54,8 +54,9 @@ register(OpSpec(
 def _concat_shape(a, ins):
     ax = a["axis"]
     rank = len(ins[0])
-    if not 0 <= ax < rank:
+    if not -rank <= ax < rank:
         raise OpError(f"concat axis {ax} out of range for {fmt_shape(ins[0])}")
+    a["axis"] = ax = ax % rank
     total = 0
     for s in ins:
         if len(s) != rank or any(not _known_equal(x, y) for i, (x, y) in enumerate(zip(s, ins[0])) if i != ax):
@@ -69,7 +70,7 @@ def _concat_shape(a, ins):
 
 
 register(OpSpec(
-    "concat", (Attr("axis", "int", 0, doc="axis without the batch; 0 is channels"),),
+    "concat", (Attr("axis", "axis", 0, doc="axis without the batch; 0 is channels"),),
     "Concatenation of the branches along the channel axis (Inception, DenseNet, U-Net).",
     _concat_shape, inputs="many", family="merge",
     torch_fn=lambda a, x, ins: f"torch.cat([{', '.join(x)}], {a['axis'] + 1})",

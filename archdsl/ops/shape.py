@@ -138,6 +138,8 @@ register(OpSpec(
 def _pads(a):
     p = a["pad"]
     p = (p,) * 4 if isinstance(p, int) else tuple(p)
+    if len(p) == 1:
+        p = p * 4
     if len(p) == 2:
         p = (p[1], p[1], p[0], p[0])  # (ph, pw) -> left, right, top, bottom
     if len(p) != 4:
