@@ -305,3 +305,12 @@ def test_fmt_command_reports_syntax_errors_and_leaves_the_file(tmp_path, capsys)
     err = capsys.readouterr().err
     assert re.search(r"broken\.arch:1:\d+: error", err) and "Traceback" not in err
     assert broken.read_text() == "network n() { x -> }"
+
+
+def test_examples_are_in_canonical_layout():
+    from pathlib import Path
+
+    from archdsl.cli import main
+
+    files = sorted(str(p) for p in (Path(__file__).resolve().parent.parent / "examples").glob("*.arch"))
+    assert main(["fmt", "--check", *files]) == 0
