@@ -31,8 +31,10 @@ TORCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "nn.MaxPool2d": {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False},
     "nn.AvgPool2d": {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True},
     "nn.Dropout": {"p": 0.5},
-    "nn.LeakyReLU": {"negative_slope": 0.01},
-    "nn.ELU": {"alpha": 1.0},
+    "nn.ReLU": {"inplace": False}, "nn.ReLU6": {"inplace": False}, "nn.SiLU": {"inplace": False},
+    "nn.Hardswish": {"inplace": False}, "nn.Hardsigmoid": {"inplace": False},
+    "nn.LeakyReLU": {"negative_slope": 0.01, "inplace": False},
+    "nn.ELU": {"alpha": 1.0, "inplace": False},
     "nn.GELU": {"approximate": "none"},
     "nn.GroupNorm": {"eps": 1e-5},
     "nn.LayerNorm": {"eps": 1e-5},
@@ -48,6 +50,11 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
 FUNCTIONAL = {"nn.MaxPool2d": "F.max_pool2d", "nn.AvgPool2d": "F.avg_pool2d",
               "nn.AdaptiveAvgPool2d": "F.adaptive_avg_pool2d", "nn.AdaptiveMaxPool2d": "F.adaptive_max_pool2d",
               "nn.LocalResponseNorm": "F.local_response_norm"}
+# In-place activations (as torchvision writes them) are safe only on a tensor nothing else reads:
+# produced inside the scope by an op that does not keep its output for backward or alias it.
+INPLACE_OPS = {"relu", "relu6", "leaky_relu", "elu", "silu", "hardswish", "hardsigmoid"}
+SAFE_PRODUCERS = {"conv", "conv_transpose", "linear", "bn", "group_norm", "layer_norm", "add", "concat",
+                  "maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "upsample"}
 INIT_CLASSES = {"conv": "nn.Conv2d", "conv_transpose": "nn.ConvTranspose2d", "linear": "nn.Linear",
                 "bn": "(nn.BatchNorm2d, nn.BatchNorm1d)", "group_norm": "nn.GroupNorm", "layer_norm": "nn.LayerNorm"}
 
@@ -161,19 +168,30 @@ class _Emitter:
     def scope_mod(self, scope: Scope) -> Mod:
         """The constructor of a child scope: an inline Sequential or a generated class."""
         if scope.kind == "seq" and self.chain_ok(scope):
-            children = [self.item_mod(i) for i in scope.items]
+            children = self.chain_mods(scope)
             names = [i.name for i in scope.items]
             labels = None if names == [str(k) for k in range(len(names))] else names
             return Mod("nn.Sequential", children, {}, labels)
         raw = self.raw_class(scope)
         return Mod(raw, raw.slots(), {})
 
+    def chain_mods(self, scope: Scope) -> list[Mod]:
+        mods = []
+        for k, item in enumerate(scope.items):
+            mod = self.item_mod(item)
+            prev = scope.items[k - 1] if k else None
+            if (isinstance(item, Node) and item.op in INPLACE_OPS and isinstance(prev, Node)
+                    and prev.op in SAFE_PRODUCERS and "inplace" in mod.kwargs):
+                mod.kwargs["inplace"] = True
+            mods.append(mod)
+        return mods
+
     def item_mod(self, item) -> Mod:
         return self.mod_for_node(item) if isinstance(item, Node) else self.scope_mod(item)
 
     def raw_class(self, scope: Scope) -> _Raw:
         if scope.kind == "block" and self.chain_ok(scope):
-            raw = _Raw(scope, "nn.Sequential", [(i.name, self.item_mod(i)) for i in scope.items], [])
+            raw = _Raw(scope, "nn.Sequential", list(zip((i.name for i in scope.items), self.chain_mods(scope))), [])
         else:
             entries: list[tuple[str, Mod]] = []
             for item in scope.items:
@@ -224,16 +242,26 @@ class _Emitter:
             # reuse a variable once every value it holds is dead (`out = self.bn1(out)`)
             reuse = (len(outs) == 1 and bool(item.inputs) and
                      max(last.get(v, -1) for v, name in var.items() if name == var[item.inputs[0]]) <= i)
+            safe = reuse and isinstance(item, Node) and self.safe_in_place(item.inputs[0], scope)
             if reuse:
                 targets = [var[item.inputs[0]]]
             else:
                 targets = [ns.create(hint if len(outs) == 1 else f"{hint}{k}") for k in range(len(outs))]
             for v, t in zip(outs, targets):
                 var[v] = t
+            if safe and item.op in INPLACE_OPS and expr.startswith("F.") and expr.endswith(")"):
+                expr = expr[:-1] + ", inplace=True)"
+            if safe and item.op == "add" and len(item.inputs) == 2 and expr == f"{ins[0]} + {ins[1]}":
+                lines.append(f"{targets[0]} += {ins[1]}")
+                continue
             lines.append(f"{', '.join(targets)} = {expr}")
         rets = [var[v] for v in scope.outputs]
         lines.append(f"return {rets[0]}" if len(rets) == 1 else f"return {', '.join(rets)}")
         return [f"def forward(self, {', '.join(params)}):"] + ["    " + ln for ln in lines]
+
+    def safe_in_place(self, v: Value, scope: Scope) -> bool:
+        producer = self.net.node(v[0])
+        return producer.scope is scope and producer.op in SAFE_PRODUCERS and v not in scope.inputs
 
     def functional(self, n: Node, ins: list[str]) -> str:
         spec = ops.REGISTRY[n.op]

@@ -17,10 +17,10 @@ class DenseLayer(nn.Sequential):
     def __init__(self, in_channels):
         super().__init__(OrderedDict([
             ('norm1', nn.BatchNorm2d(in_channels)),
-            ('relu1', nn.ReLU()),
+            ('relu1', nn.ReLU(inplace=True)),
             ('conv1', nn.Conv2d(in_channels, 32, kernel_size=1, bias=False)),
             ('norm2', nn.BatchNorm2d(32)),
-            ('relu2', nn.ReLU()),
+            ('relu2', nn.ReLU(inplace=True)),
             ('conv2', nn.Conv2d(32, 8, kernel_size=3, padding=1, bias=False)),
         ]))
 
@@ -54,7 +54,7 @@ class Dense(nn.Module):
         self.block1 = DenseBlock()
         self.transition = nn.Sequential(OrderedDict([
             ('norm', nn.BatchNorm2d(40)),
-            ('relu', nn.ReLU()),
+            ('relu', nn.ReLU(inplace=True)),
             ('conv', nn.Conv2d(40, 20, kernel_size=1, bias=False)),
             ('pool', nn.AvgPool2d(kernel_size=2)),
         ]))

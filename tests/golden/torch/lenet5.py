@@ -25,16 +25,16 @@ class Lenet5(nn.Module):
 
     def forward(self, image):
         image = getattr(self, '0')(image)
-        image = F.relu(image)
+        image = F.relu(image, inplace=True)
         image = F.max_pool2d(image, kernel_size=2)
         image = getattr(self, '3')(image)
-        image = F.relu(image)
+        image = F.relu(image, inplace=True)
         image = F.max_pool2d(image, kernel_size=2)
         image = torch.flatten(image, 1)
         image = getattr(self, '7')(image)
-        image = F.relu(image)
+        image = F.relu(image, inplace=True)
         image = getattr(self, '9')(image)
-        image = F.relu(image)
+        image = F.relu(image, inplace=True)
         image = getattr(self, '11')(image)
         return image
 

@@ -27,11 +27,11 @@ class Basic(nn.Module):
     def forward(self, x):
         out = self.conv1(x)
         out = self.bn1(out)
-        out = F.relu(out)
+        out = F.relu(out, inplace=True)
         out = self.conv2(out)
         out = self.bn2(out)
-        out = out + x
-        out = F.relu(out)
+        out += x
+        out = F.relu(out, inplace=True)
         return out
 
 
@@ -56,12 +56,12 @@ class Basic2(nn.Module):
     def forward(self, x):
         out = self.conv1(x)
         out = self.bn1(out)
-        out = F.relu(out)
+        out = F.relu(out, inplace=True)
         out = self.conv2(out)
         out = self.bn2(out)
         x = self.downsample(x)
-        out = out + x
-        out = F.relu(out)
+        out += x
+        out = F.relu(out, inplace=True)
         return out
 
 
@@ -104,7 +104,7 @@ class Resnet18(nn.Module):
     def forward(self, image):
         image = self.conv1(image)
         image = self.bn1(image)
-        image = F.relu(image)
+        image = F.relu(image, inplace=True)
         image = self.maxpool(image)
         image = self.layer1(image)
         image = self.layer2(image)
