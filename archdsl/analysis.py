@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 from . import ops
 from .ir import Network, Node
@@ -31,13 +32,28 @@ class Row:
                 f"{self.activations:,}", self.rf]
 
 
-@dataclass
 class Summary:
-    network: str
-    rows: list[Row]
-    totals: dict = field(default_factory=dict)
+    """The summary of a network: ``totals`` and the per-layer ``rows``.
+
+    The rows are built on first use: ``archdsl check`` and the generated file's header need only
+    the totals, and formatting a row per node is most of the cost on a large network.
+    """
 
     COLUMNS = ("module", "op", "output", "params", "MACs", "activations", "receptive field")
+
+    def __init__(self, network: str, rows: list[Row] | Callable[[], list[Row]], totals: dict | None = None):
+        self.network = network
+        self._rows = rows
+        self.totals = totals if totals is not None else {}
+
+    @property
+    def rows(self) -> list[Row]:
+        if callable(self._rows):
+            self._rows = self._rows()
+        return self._rows
+
+    def __repr__(self) -> str:
+        return f"Summary(network={self.network!r}, totals={self.totals!r})"
 
     def to_json(self) -> dict:
         return {"network": self.network, "rows": [asdict(r) for r in self.rows], "totals": self.totals}
@@ -146,48 +162,81 @@ def _fmt_rf(r) -> str:
     return f"{size:g}/{j}"
 
 
+def _costs(net: Network, nodes: list[Node]) -> list[tuple[int, int, int, int]]:
+    """(trainable params, weights and buffers, MACs, activations) of every node.
+
+    Layers repeat (every bottleneck of a stage, every line of a generated chain), so the op's
+    rules run once per distinct (op, attributes, input shapes) and are looked up after that.
+    """
+    out = []
+    memo: dict[tuple, tuple[int, int, int]] = {}
+    for n in nodes:
+        try:
+            key: tuple | None = (n.op, tuple(n.attrs.items()), tuple(net.shape_of(v) for v in n.inputs))
+            hash(key)
+        except TypeError:  # an unhashable attribute value: compute without the memo
+            key = None
+        pwm = memo.get(key) if key is not None else None
+        if pwm is None:
+            pwm = (*node_params(net, n), node_macs(net, n))
+            if key is not None:
+                memo[key] = pwm
+        a = (numel(n.shape) or 0) if n.op == "input" else node_activations(n)
+        out.append((*pwm, a))
+    return out
+
+
 def summarize(net: Network, depth: int | None = None) -> Summary:
     """Per-node rows (or per-scope rows below ``depth``) and network totals."""
+    nodes = net.nodes
+    costs = _costs(net, nodes)
+    total_p = sum(c[0] for c in costs)
+    totals = {
+        "params": total_p, "trainable_params": total_p, "weights_and_buffers": sum(c[1] for c in costs),
+        "macs": sum(c[2] for c in costs), "activations": sum(c[3] for c in costs),
+        "activation_bytes": sum(c[3] for c in costs) * BYTES, "param_bytes": total_p * BYTES,
+        "input": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.inputs.items()),
+        "output": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.outputs.items()),
+        "nodes": len(net.graph),
+    }
+    return Summary(net.name, lambda: _rows(net, nodes, costs, depth), totals)
+
+
+def _rows(net: Network, nodes: list[Node], costs, depth: int | None) -> list[Row]:
     rf = receptive_fields(net)
     rows: list[Row] = []
     groups: dict[str, Row] = {}
-    total_p = total_w = total_m = total_a = 0
-    for n in net.nodes:
-        p, w = node_params(net, n)
-        m, a = node_macs(net, n), node_activations(n)
+    parts_of: dict[int, tuple[str, ...]] = {}  # scope id -> path parts, computed once per scope
+    input_names = {v[0]: k for k, v in net.inputs.items()}
+    for n, (p, _w, m, a) in zip(nodes, costs):
+        parts = parts_of.get(id(n.scope))
+        if parts is None:
+            parts = parts_of[id(n.scope)] = n.scope.path_parts
         if n.op == "input":
-            a = numel(n.shape) or 0
-        total_p, total_w, total_m, total_a = total_p + p, total_w + w, total_m + m, total_a + a
-        parts = n.scope.path_parts
-        path = n.path if n.name else ".".join([*parts, f"<{n.op}>"])
-        if n.op == "input":
-            path = next(k for k, v in net.inputs.items() if v[0] == n.id)
+            path = input_names[n.id]
+        elif n.name:
+            path = ".".join(x for x in (*parts, n.name) if x)
+        else:
+            path = ".".join([*parts, f"<{n.op}>"])
+        shape = fmt_shape(n.shapes[0]) if len(n.shapes) == 1 else " ".join(fmt_shape(s) for s in n.shapes)
         if depth is not None and len(parts) > depth:
             key = ".".join(parts[:depth + 1])
-            scope = n.scope
-            while scope.depth > depth + 1:
-                scope = scope.parent
             row = groups.get(key)
             if row is None:
+                scope = n.scope
+                while scope.depth > depth + 1:
+                    scope = scope.parent
                 row = Row(key, scope.block or scope.kind, "", 0, 0, 0, "", depth + 1)
                 groups[key] = row
                 rows.append(row)
             row.params += p
             row.macs += m
             row.activations += a
-            row.shape = fmt_shape(n.shapes[0]) if len(n.shapes) == 1 else " ".join(fmt_shape(s) for s in n.shapes)
+            row.shape = shape
             row.rf = _fmt_rf(rf[n.id])
             continue
-        shape = fmt_shape(n.shapes[0]) if len(n.shapes) == 1 else " ".join(fmt_shape(s) for s in n.shapes)
         rows.append(Row(path, n.op, shape, p, m, a, _fmt_rf(rf[n.id]), len(parts)))
-    totals = {
-        "params": total_p, "trainable_params": total_p, "weights_and_buffers": total_w, "macs": total_m,
-        "activations": total_a, "activation_bytes": total_a * BYTES, "param_bytes": total_p * BYTES,
-        "input": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.inputs.items()),
-        "output": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.outputs.items()),
-        "nodes": len(net.graph),
-    }
-    return Summary(net.name, rows, totals)
+    return rows
 
 
 def summary_json(s: Summary) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .elaborate import DEFAULT_MAX_NODES, STEPS_PER_NODE
+from .syntax import MAX_SOURCE_BYTES
 from .errors import ArchError, Diagnostics, Span
 
 
@@ -42,6 +43,8 @@ def _common(p: argparse.ArgumentParser, network=True) -> None:
     p.add_argument("--max-nodes", type=_positive, default=None,
                    help=f"limit on graph nodes (default {DEFAULT_MAX_NODES}); elaboration steps are limited "
                         f"to {STEPS_PER_NODE} times this")
+    p.add_argument("--max-source-bytes", type=_positive, default=None,
+                   help=f"limit on the size of a file and its imports (default {MAX_SOURCE_BYTES})")
     p.add_argument("--include-root", default=None, help="imports may not leave this directory")
 
 
@@ -118,14 +121,18 @@ def _report(diags: Diagnostics, args) -> None:
 
 
 def _load(args, diags: Diagnostics):
-    from . import ArchFile
+    from . import ArchFile, syntax
     from .elaborate import load_module
 
+    saved = syntax.MAX_SOURCE_BYTES  # the limit is read while parsing: set it for this load only
+    syntax.MAX_SOURCE_BYTES = args.max_source_bytes or saved
     try:
         module = load_module(args.file, diags=diags, include_root=args.include_root)
     except ArchError as err:
         diags.extend(err)
         raise _Failed() from None
+    finally:
+        syntax.MAX_SOURCE_BYTES = saved
     if diags.errors:
         raise _Failed()
     return ArchFile(module, diags, args.strict, args.max_nodes)

@@ -27,7 +27,7 @@ from .ops import REQUIRED, OpError, fmt_shape
 # Limits on hostile input (docs/robustness.md).  ``max_nodes`` is per run (--max-nodes); the rest
 # are module attributes that a program may change.
 DEFAULT_MAX_NODES = 50_000  # graph nodes; ResNet-152 has ~500, ResNet-1202 (CIFAR) ~4,000
-STEPS_PER_NODE = 4  # statements, loop iterations, repetitions and block calls: 4 * max_nodes in all
+STEPS_PER_NODE = 3  # statements, loop iterations, repetitions and block calls: 3 * max_nodes in all
 MAX_BLOCK_DEPTH = 64
 MAX_BODY_DEPTH = 64  # nested bodies (blocks, seqs, branches, loops, conditions) at run time
 MAX_TENSOR_ELEMENTS = 2 ** 32  # one activation or weight of one sample: 16 GiB in float32
@@ -90,7 +90,7 @@ def _read(p: Path, span: Span, display: str | None = None, regular: bool = True)
     except OSError as err:
         raise ArchError(f"cannot read {display or p}: {err.strerror or err}", span) from None
     if len(data) > S.MAX_SOURCE_BYTES:
-        S.check_size(data.decode("utf-8", "replace"), display or str(p))
+        S.check_size(data[:S.MAX_SOURCE_BYTES].decode("utf-8", "ignore"), display or str(p), truncated=True)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -384,6 +384,8 @@ class Elaborator:
         dims = self._eval(stmt.dims, ctx, None, symbolic=True)
         if not isinstance(dims, tuple) or not dims:
             raise ArchError("an input shape is a list of sizes, e.g. [3, 224, 224]", stmt.dims.span)
+        if len(dims) > 16:
+            raise ArchError(f"an input of {len(dims)} dimensions; the limit is 16", stmt.dims.span)
         for d in dims:
             if isinstance(d, bool) or not isinstance(d, (int, str)) or (isinstance(d, int) and d <= 0):
                 raise ArchError(f"input size {d!r} must be a positive whole number or a name", stmt.dims.span)
@@ -448,9 +450,13 @@ class Elaborator:
         for a in stmt.args:
             if a.name is None:
                 raise ArchError("initialisation arguments are named, e.g. std=0.01", a.span)
-            args[a.name] = self._eval(a.value, ctx, flow)
-            if isinstance(args[a.name], bool) or not isinstance(args[a.name], (int, float, str)):
-                raise ArchError(f"initialisation argument '{a.name}' must be a number or a string", a.span)
+            v = args[a.name] = self._eval(a.value, ctx, flow)
+            choices = _INIT_CHOICES.get(a.name)
+            if choices is not None and v not in choices:  # strings reach the generated code: only known ones
+                raise ArchError(f"initialisation argument '{a.name}' must be one of {', '.join(map(repr, choices))}",
+                                a.span, did_you_mean(str(v), choices))
+            if choices is None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ArchError(f"initialisation argument '{a.name}' must be a number", a.span)
         bad = set(args) - set(SCHEMES[stmt.scheme])
         if bad:
             raise ArchError(f"{stmt.scheme} takes {', '.join(SCHEMES[stmt.scheme]) or 'no arguments'}", stmt.span)
@@ -533,7 +539,7 @@ class Elaborator:
                 for _ in range(n):
                     self._step(stage.span)
                     x = self._stage(inner, sub, x)
-                scope.outputs = [x]
+                scope.outputs = list(x) if _is_multi(x) else [x]  # a seq may end in chunk(2)
                 return x
             for _ in range(n):
                 self._step(stage.span)
@@ -610,6 +616,9 @@ class Elaborator:
         except OpError as err:
             ops.drain_warnings()
             raise ArchError(err.message, span, err.hint) from None
+        except _RULE_BUGS as err:  # a shape rule that misses a check: still a diagnostic, not a traceback
+            ops.drain_warnings()
+            raise _rule_bug(name, err, span) from None
         for msg, hint in _merge_axes(ops.drain_warnings()):
             if self.strict:
                 if not any((d.message, d.span) == (msg, span) for d in self.diags.items):
@@ -623,7 +632,11 @@ class Elaborator:
                                     f"{' and '.join(fmt_shape(t) for t in in_shapes)}", span,
                                     "the input is too small for this many downsampling steps")
             _check_elements(s, f"{name} gives a tensor {fmt_shape(s)} of", span)
-        for w in spec.weights(attrs, in_shapes):
+        try:
+            weights = spec.weights(attrs, in_shapes)
+        except _RULE_BUGS as err:
+            raise _rule_bug(name, err, span) from None
+        for w in weights:
             self.weights_total += _check_elements(w.shape, f"{name} has a {w.name} {fmt_shape(w.shape)} of", span)
         if self.weights_total > MAX_PARAMS:
             raise LimitError(f"the network has more than {MAX_PARAMS:,} parameters and buffers", span,
@@ -735,7 +748,7 @@ class Elaborator:
             out = self._body(c.branches[0], _Ctx(scope, ctx.env.child(), _Tensors()), x)
             if out == POISON:
                 raise _Abort()
-            scope.outputs = [out]
+            scope.outputs = list(out) if _is_multi(out) else [out]  # a seq may end in chunk(2)
             return out
         inner = ctx
         scope = None
@@ -765,6 +778,19 @@ class Elaborator:
 
     def _shape(self, v: Value):
         return self.graph.nodes[v[0]]["node"].shapes[v[1]]
+
+
+_INIT_CHOICES = {  # the string arguments of torch.nn.init
+    "mode": ("fan_in", "fan_out"),
+    "nonlinearity": ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                     "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"),
+}
+_RULE_BUGS = (ArithmeticError, TypeError, ValueError, IndexError, KeyError)
+
+
+def _rule_bug(op: str, err: Exception, span: Span) -> ArchError:
+    return ArchError(f"{op}: these arguments are not supported ({type(err).__name__}: {err})", span,
+                     "the op's checks missed this case; please report it")
 
 
 def _check_elements(shape, what: str, span: Span) -> int:

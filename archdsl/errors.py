@@ -28,6 +28,15 @@ class Span:
 NO_SPAN = Span("<unknown>", 0, 0)
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a source as the lexer counts them: only '\n' ends one (not '\r' or '\f'),
+    a '\r' before it is dropped; never empty, so the end of a file has a line."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 @dataclass
 class Diagnostic:
     severity: str  # "error" | "warning" | "note"
@@ -42,9 +51,10 @@ class Diagnostic:
         out = [f"{loc}{self.severity}: {self.message}"]
         text = (sources or {}).get(self.span.file)
         if text is not None and self.span.line:
-            lines = text.splitlines()
+            lines = source_lines(text)
             if 0 < self.span.line <= len(lines):
-                src = lines[self.span.line - 1].expandtabs(1)
+                # control characters (terminal escapes, bidi overrides) are shown, not obeyed
+                src = "".join(ch if ch.isprintable() else "\ufffd" for ch in lines[self.span.line - 1].expandtabs(1))
                 if len(src) > 200:  # keep hostile one-line files readable
                     start = max(0, self.span.col - 80)
                     src, col = src[start:start + 160], self.span.col - start

@@ -15,7 +15,7 @@ from lark import Lark, Token, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.visitors import Transformer_NonRecursive
 
-from .errors import ArchError, Diagnostic, Span
+from .errors import ArchError, Diagnostic, Span, source_lines
 
 # --------------------------------------------------------------------------------------------
 # expressions
@@ -467,7 +467,7 @@ class _ToAst(Transformer_NonRecursive):  # non-recursive: no depth limit of its 
 # parser and syntax errors
 
 # Limits on hostile input (docs/robustness.md).  Module attributes: a program may change them.
-MAX_SOURCE_BYTES = 256 * 1024  # a file and its imports together (characters, for loads())
+MAX_SOURCE_BYTES = 1 << 20  # a file and its imports together (characters, for loads()); --max-source-bytes
 MAX_NESTING = 64  # brackets ( [ { open at once
 MAX_TREE_DEPTH = 100  # parse-tree depth: also long operator chains and else-if ladders (zoo: 24)
 MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
@@ -526,13 +526,17 @@ def _close_bracket(tok: Token) -> Token:
     return tok
 
 
-def check_size(text: str, file: str) -> None:
-    """Refuse a source longer than MAX_SOURCE_BYTES, pointing at where it crosses the limit."""
-    if len(text) > MAX_SOURCE_BYTES:
-        line = text.count("\n", 0, MAX_SOURCE_BYTES) + 1
-        col = MAX_SOURCE_BYTES - (text.rfind("\n", 0, MAX_SOURCE_BYTES) + 1) + 1
-        raise ArchError(f"source longer than {MAX_SOURCE_BYTES} characters", Span(file, line, col),
-                        "archdsl reads at most this much; split the file or raise syntax.MAX_SOURCE_BYTES")
+def check_size(text: str, file: str, truncated: bool = False) -> None:
+    """Refuse a source longer than MAX_SOURCE_BYTES, pointing at where it crosses the limit.
+
+    ``truncated``: ``text`` is what fits of a longer file.
+    """
+    if len(text) > MAX_SOURCE_BYTES or truncated:
+        n = min(len(text), MAX_SOURCE_BYTES)
+        line = text.count("\n", 0, n) + 1
+        col = n - (text.rfind("\n", 0, n) + 1) + 1
+        raise ArchError(f"source longer than {MAX_SOURCE_BYTES} bytes", Span(file, line, col),
+                        "archdsl reads at most this much; split the file or raise --max-source-bytes")
 
 
 def _check_depth(tree: Tree, file: str) -> None:
@@ -607,7 +611,7 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
         hint = "comments start with '#'" if ch == "/" else None
         return ArchError(Diagnostic("error", msg, Span(file, line, col, line, col + 1), hint))
     if isinstance(err, UnexpectedEOF):
-        lines = text.splitlines() or [""]
+        lines = source_lines(text)
         line, col = len(lines), len(lines[-1]) + 1
         expected = _terminal_words(p, err.expected)
         msg = "unexpected end of file" + (f"; expected {_join(expected)}" if expected else "")
@@ -616,7 +620,7 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
     tok = err.token
     expected = _summarise(_terminal_words(p, err.expected))
     if tok.type == "$END" and "'}'" in expected:
-        lines = text.splitlines() or [""]
+        lines = source_lines(text)
         line, col = len(lines), len(lines[-1]) + 1
         opened = _unclosed_brace(text)
         hint = f"the '{{' on line {opened} is never closed" if opened else None
@@ -629,7 +633,7 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
     prev = err.token_history[-1] if err.token_history else None
     after = f" after {_describe(prev)}" if prev is not None else ""
     if tok.type == "$END":
-        lines = text.splitlines() or [""]
+        lines = source_lines(text)
         line, col = len(lines), len(lines[-1]) + 1
     msg = f"expected {_join(expected)}{after}, found {_describe(tok)}"
     hint = "comments start with '#'" if str(tok) == "//" else None
@@ -651,7 +655,7 @@ def _summarise(words: list[str]) -> list[str]:
 
 def _unclosed_brace(text: str) -> int | None:
     stack = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(source_lines(text), 1):
         code = line.split("#", 1)[0]
         for ch in code:
             if ch == "{":

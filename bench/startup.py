@@ -118,7 +118,7 @@ def profile() -> str:
 
 def main() -> int:
     ap = cli(__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--profile", action="store_true", help="print where archdsl's time goes")
     args = ap.parse_args()
     runs = 3 if args.quick else args.runs
