@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
+
 
 from . import ops
 from . import syntax as S
 from .errors import ArchError, Diagnostics, Span, did_you_mean
 from .expr import Env, evaluate
-from .ir import MODULE_RESERVED, Network, Node, Scope, Value
+from .ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
 from .ops import REQUIRED, OpError, fmt_shape
 
 # Limits on hostile input (docs/robustness.md).  ``max_nodes`` is per run (--max-nodes); the rest
@@ -194,7 +194,7 @@ class Elaborator:
     def __init__(self, mod: Module, diags: Diagnostics, max_nodes: int = DEFAULT_MAX_NODES,
                  strict: bool = False):
         self.mod, self.diags, self.max_nodes, self.strict = mod, diags, max_nodes, strict
-        self.graph = nx.MultiDiGraph()
+        self.graph = Graph()  # networkx-compatible; Network.graph.to_networkx() for algorithms
         self.next_id = 0
         self.block_stack: list[str] = []
         self.call_sites: list[tuple[str, Span]] = []
