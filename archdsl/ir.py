@@ -1,4 +1,4 @@
-"""The graph IR: op nodes in a networkx graph, the module-scope tree, and :class:`Network`.
+"""The graph IR: op nodes in a directed multigraph, the module-scope tree, and :class:`Network`.
 
 Elaboration creates nodes in program order, so node ids are already a topological order.
 Each node knows its op, normalised attributes, inputs, output shapes, module path and source

@@ -29,8 +29,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # (archdsl file, network, input shape, batch -> (rounds, calls per round))
 MODELS = {
-    "resnet50": ("resnet.arch", "resnet50", (3, 224, 224), {1: (30, 1), 16: (8, 1)}),
-    "densenet121": ("densenet.arch", "densenet121", (3, 224, 224), {1: (30, 1), 16: (8, 1)}),
+    "resnet50": ("resnet.arch", "resnet50", (3, 224, 224), {1: (30, 1), 16: (12, 1)}),
+    "densenet121": ("densenet.arch", "densenet121", (3, 224, 224), {1: (30, 1), 16: (12, 1)}),
     "lenet5": ("lenet5.arch", "lenet5", (1, 32, 32), {1: (30, 300), 16: (30, 100)}),
 }
 
@@ -118,6 +118,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per measurement (default: per model)")
     args = ap.parse_args()
 
     import torch
@@ -130,6 +131,8 @@ def main() -> int:
         results[name] = {}
         for batch in (int(b) for b in args.batches.split(",")):
             rounds, calls = MODELS[name][3][batch]
+            if args.rounds:
+                rounds = args.rounds
             if args.quick:
                 rounds, calls = 3, max(1, calls // 10)
             print(f"forward: {name} batch {batch}: {rounds} rounds x {calls} calls", file=sys.stderr, flush=True)

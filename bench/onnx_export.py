@@ -133,7 +133,7 @@ def main() -> int:
         parity = check_parity(out)
         log("onnx: onnxruntime latency, batch 1")
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        lat = latency(out, args.threads, 3 if args.quick else 15, 2 if args.quick else 5)
+        lat = latency(out, args.threads, 3 if args.quick else 20, 2 if args.quick else 5)
     a = export["archdsl compile --target onnx"]["wall"]["median"]
     rows = [[k, fmt_s(v["wall"]["median"]), fmt_s(v["cpu"]["median"]), f"{v['wall']['median'] / a:.1f}x"]
             for k, v in export.items()]

@@ -214,6 +214,7 @@ class _Emitter:
         else:
             var[scope.inputs[0]] = ns.create("x")
         params = list(var.values())
+        name_last: dict[str, int] = {}  # per variable: the last item that reads any value it holds
         # last use of every value inside this scope, to reuse dead variables like `out = f(out)`
         last: dict[Value, int] = {}
         for i, item in enumerate(scope.items):
@@ -221,6 +222,8 @@ class _Emitter:
                 last[v] = i
         for v in scope.outputs:
             last[v] = len(scope.items)
+        for v, name in var.items():  # the forward() arguments
+            name_last[name] = max(name_last.get(name, -1), last.get(v, -1))
         lines = []
         for i, item in enumerate(scope.items):
             if isinstance(item, Node) and item.op == "input":
@@ -238,10 +241,10 @@ class _Emitter:
                     expr = self.functional(item, ins)
                 if expr == ins[0] and len(outs) == 1:  # identity: alias, no line
                     var[outs[0]] = ins[0]
+                    name_last[ins[0]] = max(name_last.get(ins[0], -1), last.get(outs[0], -1))
                     continue
             # reuse a variable once every value it holds is dead (`out = self.bn1(out)`)
-            reuse = (len(outs) == 1 and bool(item.inputs) and
-                     max(last.get(v, -1) for v, name in var.items() if name == var[item.inputs[0]]) <= i)
+            reuse = (len(outs) == 1 and bool(item.inputs) and name_last.get(var[item.inputs[0]], -1) <= i)
             safe = reuse and isinstance(item, Node) and self.safe_in_place(item.inputs[0], scope)
             if reuse:
                 targets = [var[item.inputs[0]]]
@@ -249,6 +252,7 @@ class _Emitter:
                 targets = [ns.create(hint if len(outs) == 1 else f"{hint}{k}") for k in range(len(outs))]
             for v, t in zip(outs, targets):
                 var[v] = t
+                name_last[t] = max(name_last.get(t, -1), last.get(v, -1))
             if safe and item.op in INPLACE_OPS and expr.startswith("F.") and expr.endswith(")"):
                 expr = expr[:-1] + ", inplace=True)"
             if safe and item.op == "add" and len(item.inputs) == 2 and expr == f"{ins[0]} + {ins[1]}":
