@@ -50,3 +50,21 @@ def assert_same_outputs(net, model, size: int, batch: int = 2, rtol: float = 1e-
     assert got.shape == want.shape
     scale = want.abs().max().clamp_min(1e-6)
     assert ((got - want).abs().max() / scale).item() < rtol, (got - want).abs().max().item()
+
+
+def torchvision_random(name: str, classes: int = 1000):
+    """A torchvision model with seeded random weights and perturbed batch-norm statistics, so that
+    BN is not a near-identity and a wrong eps or layer order shows in the outputs."""
+    import torch
+    from torchvision import models
+
+    torch.manual_seed(0)
+    model = getattr(models, name)(weights=None, num_classes=classes).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+    return model

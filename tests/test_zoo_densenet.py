@@ -6,8 +6,7 @@ import json
 
 import pytest
 import torch
-from parity import EXAMPLES, assert_same_outputs, assert_same_state_dict, load_net
-from torchvision import models
+from parity import EXAMPLES, assert_same_outputs, assert_same_state_dict, load_net, torchvision_random
 
 import archdsl
 from archdsl import cli
@@ -25,17 +24,7 @@ SIZE = 64  # small inputs keep the tests fast; parameters do not depend on the s
 
 @functools.cache
 def torchvision_model(name: str, classes: int = 1000):
-    """Random weights; batch-norm statistics perturbed too, so that BN is not a near-identity."""
-    torch.manual_seed(0)
-    model = getattr(models, name)(weights=None, num_classes=classes).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0, 0.1)
-    return model
+    return torchvision_random(name, classes)
 
 
 def summary_json(capsys, network: str) -> dict:
