@@ -393,7 +393,7 @@ class Elaborator:
                 raise ArchError(f"input size {d} is absurdly large", stmt.dims.span, "sizes are limited to 2**24")
         if any(isinstance(d, str) for d in dims[:1]) and len(dims) == 3:
             raise ArchError("the channel count of an input must be known", stmt.dims.span)
-        _check_elements(dims, f"input {fmt_shape(dims)} has", stmt.dims.span)
+        _check_elements(dims, lambda: f"input {fmt_shape(dims)} has", stmt.dims.span)
         node = self._node("input", {}, [], [tuple(dims)], ctx.scope, stmt.span, stmt.name, named=False)
         v = (node.id, 0)
         self.net.inputs[stmt.name] = v
@@ -631,13 +631,14 @@ class Elaborator:
                     raise ArchError(f"{name} gives an empty tensor {fmt_shape(s)} from "
                                     f"{' and '.join(fmt_shape(t) for t in in_shapes)}", span,
                                     "the input is too small for this many downsampling steps")
-            _check_elements(s, f"{name} gives a tensor {fmt_shape(s)} of", span)
+            _check_elements(s, lambda: f"{name} gives a tensor {fmt_shape(s)} of", span)
         try:
             weights = spec.weights(attrs, in_shapes)
         except _RULE_BUGS as err:
             raise _rule_bug(name, err, span) from None
         for w in weights:
-            self.weights_total += _check_elements(w.shape, f"{name} has a {w.name} {fmt_shape(w.shape)} of", span)
+            self.weights_total += _check_elements(
+                w.shape, lambda: f"{name} has a {w.name} {fmt_shape(w.shape)} of", span)
         if self.weights_total > MAX_PARAMS:
             raise LimitError(f"the network has more than {MAX_PARAMS:,} parameters and buffers", span,
                              "archdsl refuses networks whose float32 weights would need over 64 GiB "
@@ -793,14 +794,15 @@ def _rule_bug(op: str, err: Exception, span: Span) -> ArchError:
                      "the op's checks missed this case; please report it")
 
 
-def _check_elements(shape, what: str, span: Span) -> int:
-    """The element count of ``shape`` (symbolic sizes count 1), refused above MAX_TENSOR_ELEMENTS."""
+def _check_elements(shape, what, span: Span) -> int:
+    """The element count of ``shape`` (symbolic sizes count 1), refused above MAX_TENSOR_ELEMENTS;
+    ``what()`` says what the shape is, for the message (only formatted when there is one)."""
     n = 1
     for d in shape:
         if isinstance(d, int):
             n *= d
     if n > MAX_TENSOR_ELEMENTS:
-        raise ArchError(f"{what} {n:,} elements; the limit is {MAX_TENSOR_ELEMENTS:,}", span,
+        raise ArchError(f"{what()} {n:,} elements; the limit is {MAX_TENSOR_ELEMENTS:,}", span,
                         "that would need over 16 GiB per sample in float32 (elaborate.MAX_TENSOR_ELEMENTS)")
     return n
 

@@ -1,19 +1,24 @@
-"""The AST of an ``.arch`` file and the lark Transformer that builds it.
+"""The AST of an ``.arch`` file and the callbacks that build it while lark parses.
 
-The grammar lives in ``grammars/arch.lark`` (grammar is data); this module only turns parse trees
-into frozen dataclasses, each carrying the :class:`~archdsl.errors.Span` it came from, and turns
-lark's exceptions into diagnostics that say in words what was expected.
+The grammar lives in ``grammars/arch.lark`` (grammar is data); this module only turns what the
+parser reduces into frozen dataclasses, each carrying the :class:`~archdsl.errors.Span` it came
+from, groups operator chains by precedence, and turns lark's exceptions into diagnostics that say
+in words what was expected.
+
+The AST is built by lark's embedded transformer (one callback per reduction, no parse tree), and
+spans come from the tokens each rule keeps (``keep_all_tokens``) rather than from lark's
+``propagate_positions``: together about 3x faster on large files (docs/benchmarks.md).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Union
 
-from lark import Lark, Token, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-from lark.visitors import Transformer_NonRecursive
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .errors import ArchError, Diagnostic, Span, source_lines
 
@@ -271,7 +276,7 @@ class Program:
 
 
 # --------------------------------------------------------------------------------------------
-# parse tree -> AST
+# grammar rules -> AST
 
 
 def _unquote(tok: Token, file: str) -> str:
@@ -290,112 +295,171 @@ def _token_span(tok: Token, file: str) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):  # non-recursive: no depth limit of its own
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
+class _Seq(tuple):
+    """A sequence under construction (statements, arguments, parameters) with its extent:
+    the brackets around it belong to the span of the construct that holds it."""
 
-    def _span(self, meta) -> Span:
-        if getattr(meta, "empty", True):
+    span: Span | None = None
+    _depth = 0
+
+
+def _start(x):
+    if isinstance(x, Token):
+        return x.line, x.column
+    span = getattr(x, "span", None)
+    return (span.line, span.col) if span is not None and span.line else None
+
+
+def _end(x):
+    if isinstance(x, Token):
+        return x.end_line, x.end_column
+    span = getattr(x, "span", None)
+    return (span.end_line, span.end_col) if span is not None and span.line else None
+
+
+class _ToAst:
+    """Builds the AST while lark parses (an embedded transformer: no parse tree is made).
+
+    The parser keeps every token (``keep_all_tokens``), so each method sees its rule's children
+    as written, keywords and brackets included, and a construct's span runs from its first token
+    to its last.  Every node also records its nesting depth (``_depth``, not a field): programs
+    nested deeper than MAX_TREE_DEPTH are refused here, before anything recurses over them.
+    """
+
+    file = "<string>"
+
+    def _done(self, node, c):
+        """Set ``node``'s depth from its children ``c``; refuse it if too deep."""
+        depth = 1 + max([getattr(x, "_depth", 0) for x in c])
+        if depth > MAX_TREE_DEPTH:
+            raise ArchError(f"program nested deeper than {MAX_TREE_DEPTH} levels", node.span,
+                            "long chains of operators or 'else if' nest too; split them with let")
+        object.__setattr__(node, "_depth", depth)
+        return node
+
+    def _span(self, c) -> Span:
+        first = last = None
+        for x in c:
+            first = _start(x)
+            if first is not None:
+                break
+        for x in reversed(c):
+            last = _end(x)
+            if last is not None:
+                break
+        if first is None or last is None:
             return Span(self.file, 0, 0)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+        return Span(self.file, *first, *last)
 
     def _tok(self, tok: Token) -> Span:
         return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
 
+    def _seq(self, c, items):
+        seq = _Seq(items)
+        seq.span = self._span(c)
+        seq._depth = max([x._depth for x in items if hasattr(x, "_depth")], default=0)
+        return seq
+
+    def _parens(self, c):
+        """``( expr )``: the expression itself, its span widened to the brackets."""
+        inner = c[1]
+        node = replace(inner, span=self._span(c))
+        return self._done(node, (inner,))
+
     # top level
-    def start(self, meta, items):
-        return Program(self.file, list(items))
+    def start(self, c):
+        return Program(self.file, list(c))
 
-    def import_stmt(self, meta, c):
-        return Import(_unquote(c[0], self.file), self._span(meta))
+    def import_stmt(self, c):  # "import" STRING
+        return Import(_unquote(c[1], self.file), self._span(c))
 
-    def let_stmt(self, meta, c):
-        return Let(str(c[0]), c[1], self._span(meta))
+    def let_stmt(self, c):  # "let" NAME "=" expr
+        return self._done(Let(str(c[1]), c[3], self._span(c)), c)
 
-    def params(self, meta, c):
-        return tuple(p for p in c if p is not None)
+    def params(self, c):  # param ("," param)* [","]
+        return self._seq(c, [p for p in c[::2] if p is not None])
 
-    def param(self, meta, c):
-        return Param(str(c[0]), c[1], self._span(meta))
+    def param(self, c):  # NAME ["=" expr]
+        return self._done(Param(str(c[0]), c[2], self._span(c)), c)
 
-    def body_block(self, meta, c):
-        return tuple(s for s in c if s is not None)
+    def body_block(self, c):  # "{" _stmt* "}"
+        return self._seq(c, [x for x in c[1:-1] if not isinstance(x, Token)])
 
-    def block_def(self, meta, c):
-        return BlockDef(str(c[0]), c[1] or (), c[2], self._span(meta))
+    def block_def(self, c):  # "block" NAME "(" [params] ")" body_block
+        return self._done(BlockDef(str(c[1]), tuple(c[3] or ()), tuple(c[5]), self._span(c)), c)
 
-    def network_def(self, meta, c):
-        return NetworkDef(str(c[0]), c[1] or (), c[2], self._span(meta))
+    def network_def(self, c):  # "network" NAME "(" [params] ")" body_block
+        return self._done(NetworkDef(str(c[1]), tuple(c[3] or ()), tuple(c[5]), self._span(c)), c)
 
-    def network_alias(self, meta, c):
-        return NetworkDef(str(c[0]), (), (), self._span(meta), str(c[1]), c[2] or ())
+    def network_alias(self, c):  # "network" NAME "=" NAME "(" [args] ")"
+        node = NetworkDef(str(c[1]), (), (), self._span(c), str(c[3]), tuple(c[5] or ()))
+        return self._done(node, c)
 
     # statements
-    def input_stmt(self, meta, c):
-        return Input(str(c[0]), c[1], self._span(meta))
+    def input_stmt(self, c):  # "input" NAME ":" expr
+        return self._done(Input(str(c[1]), c[3], self._span(c)), c)
 
-    def output_stmt(self, meta, c):
-        return Output(str(c[0]), c[1], self._span(meta))
+    def output_stmt(self, c):  # "output" NAME ["=" pipeline]
+        return self._done(Output(str(c[1]), c[3], self._span(c)), c)
 
-    def assign_stmt(self, meta, c):
-        return Assign(tuple(str(t) for t in c[:-1]), c[-1], self._span(meta))
+    def assign_stmt(self, c):  # NAME ("," NAME)* "=" pipeline
+        return self._done(Assign(tuple(str(t) for t in c[:-2:2]), c[-1], self._span(c)), c)
 
-    def pipe_stmt(self, meta, c):
-        return PipeStmt(c[0], self._span(meta))
+    def pipe_stmt(self, c):  # pipeline
+        return self._done(PipeStmt(c[0], c[0].span), c)
 
-    def for_stmt(self, meta, c):
-        return For(str(c[0]), c[1], c[2], c[3], self._span(meta))
+    def for_stmt(self, c):  # "for" NAME "in" expr [".." expr] body_block
+        return self._done(For(str(c[1]), c[3], c[5], tuple(c[6]), self._span(c)), c)
 
-    def if_stmt(self, meta, c):
-        orelse = c[2]
+    def if_stmt(self, c):  # "if" expr body_block ["else" (body_block | if_stmt)]
+        orelse = c[4]
         if isinstance(orelse, If):
             orelse = (orelse,)
-        return If(c[0], c[1], orelse, self._span(meta))
+        elif orelse is not None:
+            orelse = tuple(orelse)
+        return self._done(If(c[1], tuple(c[2]), orelse, self._span(c)), c)
 
-    def init_stmt(self, meta, c):
-        return Init(str(c[0]), str(c[1]), c[2] or (), self._span(meta))
+    def init_stmt(self, c):  # "init" NAME ":" NAME ["(" [args] ")"]
+        return self._done(Init(str(c[1]), str(c[3]), tuple(c[5] or ()), self._span(c)), c)
 
-    def pipeline(self, meta, c):
-        return Pipeline(tuple(c), self._span(meta))
+    def pipeline(self, c):  # stage ("->" stage)*
+        return self._done(Pipeline(tuple(c[::2]), self._span(c)), c)
 
-    def stage(self, meta, c):
-        label, core, rep = c
-        return Stage(label, core, rep, self._span(meta))
+    def stage(self, c):  # [label ":"] _core ["*" rep]
+        return self._done(Stage(c[0], c[2], c[4], self._span(c)), c)
 
-    def label(self, meta, c):
+    def label(self, c):  # NAME | STRING
         tok = c[0]
         if tok.type == "STRING":
             return Label(_unquote(tok, self.file), True, self._tok(tok))
         return Label(str(tok), False, self._tok(tok))
 
-    def call(self, meta, c):
-        return Call(str(c[0]), (), False, self._span(meta))
+    def call(self, c):  # NAME
+        return Call(str(c[0]), (), False, self._tok(c[0]))
 
-    def pcall(self, meta, c):
-        return Call(str(c[0]), c[1] or (), True, self._span(meta))
+    def pcall(self, c):  # NAME "(" [args] ")"
+        return self._done(Call(str(c[0]), tuple(c[2] or ()), True, self._span(c)), c)
 
-    def in_ref(self, meta, c):
-        return InRef(self._span(meta))
+    def in_ref(self, c):  # "in"
+        return InRef(self._tok(c[0]))
 
-    def container(self, meta, c):
-        return Container(str(c[0]), tuple(c[1:]), self._span(meta))
+    def container(self, c):  # NAME "{" branch ("|" branch)* "}"
+        return self._done(Container(str(c[0]), tuple(tuple(b) for b in c[2:-1:2]), self._span(c)), c)
 
-    def branch(self, meta, c):
-        return tuple(s for s in c if s is not None)
+    def branch(self, c):  # _stmt*
+        return self._seq(c, [x for x in c if not isinstance(x, Token)])
 
-    def args(self, meta, c):
-        return tuple(c)
+    def args(self, c):  # arg ("," arg)* [","]
+        return self._seq(c, [a for a in c[::2] if a is not None])
 
-    def arg(self, meta, c):
-        return Arg(None, c[0], self._span(meta))
+    def arg(self, c):  # expr
+        return self._done(Arg(None, c[0], c[0].span), c)
 
-    def kwarg(self, meta, c):
-        return Arg(str(c[0]), c[1], self._span(meta))
+    def kwarg(self, c):  # NAME "=" expr
+        return self._done(Arg(str(c[0]), c[2], self._span(c)), c)
 
     # expressions
-    def number(self, meta, c):
+    def number(self, c):
         text = str(c[0])
         if any(ch in text for ch in ".eE"):
             value = float(text)
@@ -408,59 +472,104 @@ class _ToAst(Transformer_NonRecursive):  # non-recursive: no depth limit of its 
                             "archdsl works with numbers below 2**62")
         return Num(self._tok(c[0]), value)
 
-    def string(self, meta, c):
+    def string(self, c):
         return Str(self._tok(c[0]), _unquote(c[0], self.file))
 
-    def true(self, meta, c):
-        return Bool(self._span(meta), True)
+    def true(self, c):
+        return Bool(self._tok(c[0]), True)
 
-    def false(self, meta, c):
-        return Bool(self._span(meta), False)
+    def false(self, c):
+        return Bool(self._tok(c[0]), False)
 
-    def name(self, meta, c):
+    def name(self, c):
         return Name(self._tok(c[0]), str(c[0]))
 
-    def in_name(self, meta, c):
-        return InName(self._span(meta))
+    def in_name(self, c):
+        return InName(self._tok(c[0]))
 
-    def binop(self, meta, c):
-        return BinOp(self._span(meta), str(c[1]), c[0], c[2])
+    atom = rep = _parens  # "(" expr ")"
 
-    def compare(self, meta, c):
-        return BinOp(self._span(meta), str(c[1]), c[0], c[2])
+    def chain(self, c):
+        """An operator chain as written (``-a * b + c``), grouped by precedence climbing."""
+        return _Chain(self, c).climb(0, 1)
 
-    def pow(self, meta, c):
-        return BinOp(self._span(meta), "**", c[0], c[2])
+    def ternary(self, c):  # "if" chain "then" expr "else" expr
+        return self._done(Ternary(self._span(c), c[1], c[3], c[5]), c)
 
-    def or_(self, meta, c):
-        return BoolOp(self._span(meta), "or", c[0], c[1])
+    def index(self, c):  # postfix "[" expr "]"
+        return self._done(Index(self._span(c), c[0], c[2]), c)
 
-    def and_(self, meta, c):
-        return BoolOp(self._span(meta), "and", c[0], c[1])
+    def attr(self, c):  # postfix "." NAME
+        return self._done(Attr(self._span(c), c[0], str(c[2])), c)
 
-    def not_(self, meta, c):
-        return Not(self._span(meta), c[0])
+    def _items(self, c):
+        return tuple(x for x in c if x is not None and not isinstance(x, Token))
 
-    def neg(self, meta, c):
-        return Neg(self._span(meta), c[0])
+    def tuple(self, c):
+        return self._done(TupleExpr(self._span(c), self._items(c)), c)
 
-    def ternary(self, meta, c):
-        return Ternary(self._span(meta), c[0], c[1], c[2])
+    def list(self, c):
+        return self._done(ListExpr(self._span(c), self._items(c)), c)
 
-    def index(self, meta, c):
-        return Index(self._span(meta), c[0], c[1])
+    def func(self, c):  # NAME "(" [expr ("," expr)*] ")"
+        return self._done(Func(self._span(c), str(c[0]), self._items(c[1:])), c)
 
-    def attr(self, meta, c):
-        return Attr(self._span(meta), c[0], str(c[1]))
 
-    def tuple(self, meta, c):
-        return TupleExpr(self._span(meta), tuple(x for x in c if x is not None))
+# Precedence of binary operators, lowest first; the prefix operators 'not' and '-' '+' sit at
+# _NOT and _NEG.  '**' groups right to left, comparisons do not chain, the others group left to right.
+_NOT, _NEG = 3, 7
+_COMPARE, _POW = 4, 8
+_BINARY = {"OR": 1, "AND": 2, "COMP_OP": _COMPARE, "ADD_OP": 5, "MUL_OP": 6, "POW": _POW}
 
-    def list(self, meta, c):
-        return ListExpr(self._span(meta), tuple(x for x in c if x is not None))
 
-    def func(self, meta, c):
-        return Func(self._span(meta), str(c[0]), tuple(x for x in c[1:] if x is not None))
+class _Chain:
+    """Groups one flat operator chain, ``c`` as the parser read it: prefix-operator tokens,
+    operands and binary-operator tokens in a row."""
+
+    def __init__(self, ast: _ToAst, c):
+        self.ast, self.c, self.pos = ast, c, 0
+
+    def _span(self, first, last) -> Span:
+        return Span(self.ast.file, *_start(first), *_end(last))
+
+    def climb(self, min_level: int, depth: int):
+        """The longest expression from here whose operators bind at least as tight as ``min_level``."""
+        c, ast = self.c, self.ast
+        left = self.operand(min_level, depth)
+        compared = False
+        while self.pos < len(c):
+            op = c[self.pos]
+            level = _BINARY[op.type]
+            if level < min_level:
+                break
+            if level == _COMPARE and compared:
+                raise ArchError("comparisons do not chain", ast._tok(op), "write 'a < b and b < c'")
+            self.pos += 1
+            right = self.climb(level if level == _POW else level + 1, depth + 1)
+            kind = BoolOp if level < _NOT else BinOp
+            left = ast._done(kind(self._span(left, right), str(op), left, right), (left, right))
+            compared = level == _COMPARE
+        return left
+
+    def operand(self, min_level: int, depth: int):
+        """An operand and the prefix operators before it."""
+        c, ast = self.c, self.ast
+        x = c[self.pos]
+        if depth > MAX_TREE_DEPTH:
+            raise ArchError(f"program nested deeper than {MAX_TREE_DEPTH} levels", Span(ast.file, *_start(x)),
+                            "long chains of operators or 'else if' nest too; split them with let")
+        self.pos += 1
+        if not isinstance(x, Token):
+            return x
+        if x.type == "NOT":
+            if min_level > _NOT:
+                raise ArchError("'not' needs brackets here", ast._tok(x), "write (not ...)")
+            inner = self.climb(_NOT, depth + 1)
+            return ast._done(Not(self._span(x, inner), inner), (inner,))
+        inner = self.climb(_NEG, depth + 1)
+        if x == "+":
+            return ast._done(replace(inner, span=self._span(x, inner)), (inner,))
+        return ast._done(Neg(self._span(x, inner), inner), (inner,))
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,7 +578,7 @@ class _ToAst(Transformer_NonRecursive):  # non-recursive: no depth limit of its 
 # Limits on hostile input (docs/robustness.md).  Module attributes: a program may change them.
 MAX_SOURCE_BYTES = 1 << 20  # a file and its imports together (characters, for loads()); --max-source-bytes
 MAX_NESTING = 64  # brackets ( [ { open at once
-MAX_TREE_DEPTH = 100  # parse-tree depth: also long operator chains and else-if ladders (zoo: 24)
+MAX_TREE_DEPTH = 100  # AST depth: also long operator chains and else-if ladders (zoo: 16)
 MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
 
 # What each terminal looks like to a person (lark names them LPAR, RSQB, ...).
@@ -493,13 +602,18 @@ def _grammar_text() -> str:
     return files("archdsl.grammars").joinpath("arch.lark").read_text()
 
 
+_BUILDER = _ToAst()
+_LOCK = threading.Lock()  # the builder and the bracket count are per parse
+
+
 @lru_cache(maxsize=1)
 def parser() -> Lark:
-    """The LALR parser for ``.arch`` text (built once per process, cached on disk by lark)."""
+    """The LALR parser for ``.arch`` text, building the AST as it parses (built once per
+    process, its tables cached on disk by lark)."""
     callbacks = {t: _open_bracket for t in ("LPAR", "LSQB", "LBRACE")}
     callbacks.update({t: _close_bracket for t in ("RPAR", "RSQB", "RBRACE")})
-    return Lark(_grammar_text(), parser="lalr", propagate_positions=True, start=["start", "expr"],
-                maybe_placeholders=True, cache=_cache_path(), lexer_callbacks=callbacks)
+    return Lark(_grammar_text(), parser="lalr", keep_all_tokens=True, start=["start", "expr"],
+                maybe_placeholders=True, cache=_cache_path(), lexer_callbacks=callbacks, transformer=_BUILDER)
 
 
 class _Nesting:
@@ -539,34 +653,13 @@ def check_size(text: str, file: str, truncated: bool = False) -> None:
                         "archdsl reads at most this much; split the file or raise --max-source-bytes")
 
 
-def _check_depth(tree: Tree, file: str) -> None:
-    """Refuse parse trees deeper than MAX_TREE_DEPTH before anything recurses over them."""
-    stack = [(tree, 1)]
-    while stack:
-        t, d = stack.pop()
-        if d > MAX_TREE_DEPTH:
-            meta = t.meta
-            span = Span(file, meta.line, meta.column) if not getattr(meta, "empty", True) else Span(file, 1, 1)
-            raise ArchError(f"program nested deeper than {MAX_TREE_DEPTH} levels", span,
-                            "long chains of operators or 'else if' nest too; split them with let")
-        stack.extend((c, d + 1) for c in t.children if isinstance(c, Tree))
-
-
-def _parse_tree(text: str, start: str, file: str) -> Tree:
+def _parse(text: str, start: str, file: str):
     check_size(text, file)
-    _Nesting.reset(file)
-    tree = parser().parse(text, start=start)
-    _check_depth(tree, file)
-    return tree
-
-
-def _transform(tree: Tree, file: str):
-    try:
-        return _ToAst(file).transform(tree)
-    except VisitError as err:  # lark wraps what a transformer method raises
-        if isinstance(err.orig_exc, ArchError):
-            raise err.orig_exc from None
-        raise
+    p = parser()
+    with _LOCK:
+        _Nesting.reset(file)
+        _BUILDER.file = file
+        return p.parse(text, start=start)
 
 
 def _cache_path():
@@ -680,17 +773,15 @@ def _join(words: list[str]) -> str:
 def parse(text: str, file: str = "<string>") -> Program:
     """Parse ``.arch`` source text into a :class:`Program`; raise :class:`ArchError` on bad syntax."""
     try:
-        tree = _parse_tree(text, "start", file)
+        return _parse(text, "start", file)
     except UnexpectedInput as err:
         raise _syntax_error(err, file, text) from None
-    return _transform(tree, file)
 
 
 def parse_expr(text: str, file: str = "<string>", line: int = 1, col: int = 1) -> Expr:
     """Parse one expression (used for ``{...}`` in interpolated labels and ``-D`` values)."""
     try:
-        tree = _parse_tree(text, "expr", file)
-        return _transform(tree, file)
+        return _parse(text, "expr", file)
     except UnexpectedInput:
         raise ArchError(f"bad expression {text[:40]!r}", Span(file, line, col)) from None
     except ArchError as err:  # a position inside the label is not a position in the file
