@@ -6,6 +6,7 @@ Exit status: 0 success, 1 errors in the input, 2 usage errors.  Diagnostics go t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fmt", help="rewrite files in the canonical layout (comments kept)")
     p.add_argument("files", nargs="+", metavar="FILE", help=".arch source files")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    p.add_argument("--max-source-bytes", type=_positive, default=None,
+                   help=f"limit on the size of a file (default {MAX_SOURCE_BYTES})")
     p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("ops", help="the op reference: signature, defaults, shape rule, example")
@@ -261,19 +264,25 @@ def cmd_graph(args, diags: Diagnostics) -> int:
 
 
 def cmd_fmt(args, diags: Diagnostics) -> int:
+    from . import syntax
     from .fmt import format_file
 
     changed = []
+    saved = syntax.MAX_SOURCE_BYTES
     for path in args.files:
+        syntax.MAX_SOURCE_BYTES = args.max_source_bytes or saved
         try:
             old, new = format_file(path)
         except ArchError as err:
-            diags.sources[path] = Path(path).read_text(encoding="utf-8")
+            with contextlib.suppress(OSError):
+                diags.sources[path] = Path(path).read_text(encoding="utf-8", errors="replace")
             diags.extend(err)
             continue
         except RecursionError:
             diags.error("nesting too deep to format", Span(path, 0, 0))
             continue
+        finally:
+            syntax.MAX_SOURCE_BYTES = saved
         if new != old:
             changed.append(path)
             if not args.check:

@@ -68,13 +68,13 @@ def load_module(path: str | Path | None, text: str | None = None, diags: Diagnos
     diags = diags if diags is not None else Diagnostics()
     file = str(path) if path is not None else "<string>"
     if text is None:
-        text = _read(Path(file), Span(file, 0, 0), regular=False)
+        text = read_source(Path(file), Span(file, 0, 0), regular=False)
     mod = Module(file)
     _load_into(mod, file, text, diags, [], Path(include_root).resolve() if include_root else None)
     return mod
 
 
-def _read(p: Path, span: Span, display: str | None = None, regular: bool = True) -> str:
+def read_source(p: Path, span: Span, display: str | None = None, regular: bool = True) -> str:
     """Read at most MAX_SOURCE_BYTES (+1 to notice more): /dev/zero or a 50 GB file end quickly.
 
     An import must be a regular file (a FIFO or a device could block forever); the file named on
@@ -125,7 +125,7 @@ def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: lis
                 diags.error(f"imports nested deeper than {MAX_IMPORT_DEPTH} files", item.span)
                 continue
             try:
-                sub = _read(target, item.span, display)
+                sub = read_source(target, item.span, display)
             except ArchError as err:
                 diags.extend(err)
                 continue
@@ -847,6 +847,8 @@ def _convert(op: str, attr: ops.Attr, v, span: Span):
             raise bad("a whole number")
         if v < 0 or v > 1 << 24:
             raise bad("a whole number from 0 to 2**24")
+        if v < attr.minimum:
+            raise bad(f"at least {attr.minimum}")
         return v
     if kind == "axis":
         if not is_int(v) or not -16 <= v < 16:

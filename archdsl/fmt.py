@@ -635,8 +635,11 @@ def format_source(text: str, file: str = "<string>") -> str:
 
 
 def format_file(path: str | Path) -> tuple[str, str]:
-    """(old text, formatted text) of a file."""
-    text = Path(path).read_text(encoding="utf-8")
+    """(old text, formatted text) of a file; read as ``check`` reads it (UTF-8, size limit)."""
+    from .elaborate import read_source
+    from .errors import Span
+
+    text = read_source(Path(path), Span(str(path), 0, 0), regular=False)
     return text, format_source(text, str(path))
 
 

@@ -314,3 +314,17 @@ def test_examples_are_in_canonical_layout():
 
     files = sorted(str(p) for p in (Path(__file__).resolve().parent.parent / "examples").glob("*.arch"))
     assert main(["fmt", "--check", *files]) == 0
+
+
+def test_fmt_reads_files_as_check_does(tmp_path, capsys):
+    """Not UTF-8, missing, or over the size limit: a diagnostic, never an internal error."""
+    latin = tmp_path / "latin.arch"
+    latin.write_bytes(b"network n() {\n    input x: [3, 8, 8]\n    x -> relu  # \xe9t\xe9\n}\n")
+    big = tmp_path / "big.arch"
+    big.write_text("#" * 2_000_000 + "\n")
+    for path, message in ((latin, "is not UTF-8 text"), (tmp_path / "missing.arch", "no such file"),
+                          (big, "source longer than")):
+        assert main(["fmt", "--check", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "internal error" not in err, err
+    assert main(["fmt", "--check", "--max-source-bytes", "3000000", str(big)]) == 0

@@ -38,6 +38,7 @@ class Attr:
     default: Any = REQUIRED  # a value, REQUIRED, or a callable(attrs) for defaults that follow others
     choices: tuple = ()
     doc: str = ""
+    minimum: int = 0  # for kind "int": groups, channels and sizes start at 1
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,9 @@ def _conv_rf(a):
 
 register(OpSpec(
     "conv",
-    (Attr("out", "int", doc="output channels"), Attr("kernel", "pair", doc="kernel size, int or (kh, kw)"),
+    (Attr("out", "int", doc="output channels", minimum=1), Attr("kernel", "pair", doc="kernel size, int or (kh, kw)"),
      Attr("stride", "pair", 1), Attr("pad", "pad", 0, doc='int, (ph, pw) or "same"'),
-     Attr("dilation", "pair", 1), Attr("groups", "int", 1), Attr("bias", "bool", True)),
+     Attr("dilation", "pair", 1), Attr("groups", "int", 1, minimum=1), Attr("bias", "bool", True)),
     "2-D convolution (nn.Conv2d).", _conv_shape, _conv_weights, _conv_macs, _conv_rf,
     torch_module=_conv_torch, family="conv", example="conv(64, 3, stride=2, pad=1, bias=false)",
     rule="[C, H, W] -> [out, (H + 2*pad - dilation*(kernel-1) - 1) // stride + 1, same for W]"), weighted=True)
@@ -132,8 +132,8 @@ def _convt_torch(a, ins):
 
 register(OpSpec(
     "conv_transpose",
-    (Attr("out"), Attr("kernel", "pair"), Attr("stride", "pair", 1), Attr("pad", "pair", 0),
-     Attr("output_padding", "pair", 0), Attr("dilation", "pair", 1), Attr("groups", "int", 1),
+    (Attr("out", minimum=1), Attr("kernel", "pair"), Attr("stride", "pair", 1), Attr("pad", "pair", 0),
+     Attr("output_padding", "pair", 0), Attr("dilation", "pair", 1), Attr("groups", "int", 1, minimum=1),
      Attr("bias", "bool", True)),
     "Transposed 2-D convolution (nn.ConvTranspose2d), the learnable upsampling of FCN and U-Net.",
     _convt_shape, _convt_weights, _convt_macs,
@@ -172,7 +172,7 @@ def _linear_macs(a, ins, outs):
 
 
 register(OpSpec(
-    "linear", (Attr("out", doc="output features"), Attr("bias", "bool", True)),
+    "linear", (Attr("out", doc="output features", minimum=1), Attr("bias", "bool", True)),
     "Fully connected layer (nn.Linear) on the last dimension.", _linear_shape, _linear_weights,
     _linear_macs, None,
     torch_module=lambda a, ins: f"nn.Linear({ins[0][-1]}, {a['out']}{'' if a['bias'] else ', bias=False'})",

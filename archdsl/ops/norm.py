@@ -40,7 +40,7 @@ def _lrn_torch(a, ins):
 
 
 register(OpSpec(
-    "lrn", (Attr("size"), Attr("alpha", "float", 1e-4), Attr("beta", "float", 0.75), Attr("k", "float", 1.0)),
+    "lrn", (Attr("size", minimum=1), Attr("alpha", "float", 1e-4), Attr("beta", "float", 0.75), Attr("k", "float", 1.0)),
     "Local response normalisation across channels (AlexNet, GoogLeNet).", lambda a, ins: [ins[0]],
     torch_module=_lrn_torch, family="norm", example="lrn(5, alpha=0.0001, beta=0.75, k=2)",
     rule="shape unchanged"))
@@ -60,7 +60,7 @@ def _ln_weights(a, ins):
 
 
 register(OpSpec(
-    "layer_norm", (Attr("dims", "int", 1, doc="how many trailing dimensions to normalise"),
+    "layer_norm", (Attr("dims", "int", 1, doc="how many trailing dimensions to normalise", minimum=1),
                    Attr("eps", "float", 1e-5)),
     "Layer normalisation over the trailing dimensions (nn.LayerNorm).", _ln_shape, _ln_weights,
     torch_module=lambda a, ins: (f"nn.LayerNorm({list(ins[0][-a['dims']:])!r}"
@@ -76,7 +76,7 @@ def _gn_shape(a, ins):
 
 
 register(OpSpec(
-    "group_norm", (Attr("groups"), Attr("eps", "float", 1e-5)),
+    "group_norm", (Attr("groups", minimum=1), Attr("eps", "float", 1e-5)),
     "Group normalisation (nn.GroupNorm).", _gn_shape,
     lambda a, ins: [Weight("weight", (ins[0][0],), role="bn_weight"), Weight("bias", (ins[0][0],), role="bn_bias")],
     torch_module=lambda a, ins: f"nn.GroupNorm({a['groups']}, {ins[0][0]}"

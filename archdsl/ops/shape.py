@@ -73,7 +73,7 @@ def _shuffle_shape(a, ins):
 
 
 register(OpSpec(
-    "channel_shuffle", (Attr("groups"),), "ShuffleNet's channel shuffle across groups.", _shuffle_shape,
+    "channel_shuffle", (Attr("groups", minimum=1),), "ShuffleNet's channel shuffle across groups.", _shuffle_shape,
     family="shape", example="channel_shuffle(2)",
     torch_fn=lambda a, x, ins: f"{x[0]}.unflatten(1, ({a['groups']}, -1)).transpose(1, 2).flatten(1, 2)",
     rule="shape unchanged"))
@@ -91,7 +91,7 @@ def _chunk_shape(a, ins):
 
 
 register(OpSpec(
-    "chunk", (Attr("chunks"),), "Split along the channel axis into equal parts (several outputs).",
+    "chunk", (Attr("chunks", minimum=1),), "Split along the channel axis into equal parts (several outputs).",
     _chunk_shape, family="shape", example="a, b = x -> chunk(2)",
     torch_fn=lambda a, x, ins: f"{x[0]}.chunk({a['chunks']}, dim=1)",
     rule="[C, H, W] -> chunks x [C/chunks, H, W]"))
