@@ -137,12 +137,14 @@ def receptive_fields(net: Network) -> dict[int, tuple[float, float] | str]:
         if n.op == "input":
             rf[n.id] = (1, 1)
             continue
-        ins = [rf[src] for src, _ in n.inputs]
+        spec = ops.REGISTRY[n.op]
+        # a single-input op's further inputs are references to sizes (resize(to=image)), not data
+        data = n.inputs if spec.inputs == "many" else n.inputs[:1]
+        ins = [rf[src] for src, _ in data]
         if any(r == "global" for r in ins):
             rf[n.id] = "global"
             continue
         size, jump = max(ins, key=lambda r: (r[0], r[1]))
-        spec = ops.REGISTRY[n.op]
         contrib = spec.rf(n.attrs) if spec.rf else None
         if contrib == "global":
             rf[n.id] = "global"

@@ -20,7 +20,7 @@ from typing import Any
 from . import ops
 from . import syntax as S
 from .errors import ArchError, Diagnostics, Span, did_you_mean
-from .expr import Env, evaluate
+from .expr import Env, TensorView, evaluate, type_name
 from .ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
 from .ops import REQUIRED, OpError, fmt_shape
 
@@ -348,7 +348,7 @@ class Elaborator:
         raise ArchError("unsupported statement", getattr(stmt, "span", Span("", 0, 0)))  # pragma: no cover
 
     def _eval(self, e, ctx: _Ctx, flow, symbolic=False):
-        def tensor_shape(name):
+        def tensor(name):
             v = ctx.tensors.get(name)
             if v is None:
                 return None
@@ -356,11 +356,11 @@ class Elaborator:
                 raise _Abort()
             if isinstance(v, tuple) and isinstance(v[0], tuple):
                 return None
-            return self._shape(v)
-        flow_shape = None if flow is None or flow == POISON or _is_multi(flow) else self._shape(flow)
+            return TensorView(self._shape(v), v)
+        view = None if flow is None or flow == POISON or _is_multi(flow) else TensorView(self._shape(flow), flow)
         if flow == POISON and _uses_in(e):
             raise _Abort()
-        return evaluate(e, ctx.env, tensor_shape, flow_shape, symbolic)
+        return evaluate(e, ctx.env, tensor, view, symbolic)
 
     def _bind(self, targets, result, ctx, span):
         if len(targets) == 1:
@@ -574,7 +574,9 @@ class Elaborator:
         if spec.inputs == "many":
             raise ArchError(f"'{name}' merges branches: write {name} {{ a | b }} or {name}(x, y)", call.span)
         attrs = self._bind_attrs(spec, call, ctx, x)
-        return self._op(name, attrs, [x], ctx, call.span, label)
+        # an argument that names a tensor (resize(to=image)) is an input of the node, not an attribute
+        refs = [attrs.pop(a.name).value for a in spec.attrs if a.kind == "tensor"]
+        return self._op(name, attrs, [x, *refs], ctx, call.span, label)
 
     def _bind_attrs(self, spec: ops.OpSpec, call: S.Call, ctx: _Ctx, x) -> dict:
         values: dict[str, Any] = {}
@@ -849,6 +851,11 @@ def _convert(op: str, attr: ops.Attr, v, span: Span):
             raise bad("a whole number from 0 to 2**24")
         if v < attr.minimum:
             raise bad(f"at least {attr.minimum}")
+        return v
+    if kind == "tensor":
+        if not isinstance(v, TensorView) or v.value is None:
+            raise ArchError(f"{op} argument '{attr.name}' must be a tensor, got a {type_name(v)}", span,
+                            "name one: an input or a tensor named with '=' (e.g. to=image)")
         return v
     if kind == "axis":
         if not is_int(v) or not -16 <= v < 16:

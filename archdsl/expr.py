@@ -16,9 +16,11 @@ MAX_INT = 2 ** 62
 
 @dataclass(frozen=True)
 class TensorView:
-    """What an expression sees of a tensor: ``x.channels``, ``x.h``, ``x.w``, ``x.shape``."""
+    """What an expression sees of a tensor: ``x.channels``, ``x.h``, ``x.w``, ``x.shape``; and,
+    for an op argument that takes a tensor (``resize(to=image)``), the graph value it names."""
 
     shape: Shape
+    value: Any = None
 
     def attr(self, name: str):
         s = self.shape
@@ -86,7 +88,7 @@ class Env:
         return Env(values, self)
 
 
-def _type_name(v) -> str:
+def type_name(v) -> str:
     return {bool: "bool", int: "int", float: "float", str: "string", tuple: "tuple"}.get(type(v), "tensor")
 
 
@@ -105,14 +107,14 @@ def _check_size(v, span):
     return v
 
 
-def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], Any] | None = None,
-             flow_shape: Shape | None = None, symbolic: bool = False) -> Any:
-    """Evaluate ``e``.  ``tensors(name)`` resolves tensor names to shapes; ``flow_shape`` is ``in``.
+def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], TensorView | None] | None = None,
+             flow: TensorView | None = None, symbolic: bool = False) -> Any:
+    """Evaluate ``e``.  ``tensors(name)`` resolves tensor names; ``flow`` is ``in``.
 
     With ``symbolic`` (input dimensions), an unknown name evaluates to itself as a symbolic size.
     """
     def ev(x: S.Expr):
-        return evaluate(x, env, tensors, flow_shape, symbolic)
+        return evaluate(x, env, tensors, flow, symbolic)
 
     if isinstance(e, (S.Num, S.Str, S.Bool, S.Const)):
         return e.value
@@ -122,20 +124,20 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], Any] | None = None,
         except KeyError:
             pass
         if tensors is not None:
-            shape = tensors(e.id)
-            if shape is not None:
-                return TensorView(shape)
+            view = tensors(e.id)
+            if view is not None:
+                return view
         if symbolic:
             return e.id
         raise ArchError(f"unknown name '{e.id}'", e.span, did_you_mean(e.id, env.names()))
     if isinstance(e, S.InName):
-        if flow_shape is None:
+        if flow is None:
             raise ArchError("'in' is not defined here: nothing flows into this point", e.span)
-        return TensorView(flow_shape)
+        return flow
     if isinstance(e, S.Attr):
         v = ev(e.value)
         if not isinstance(v, TensorView):
-            raise ArchError(f"a {_type_name(v)} has no attribute '{e.name}'", e.span)
+            raise ArchError(f"a {type_name(v)} has no attribute '{e.name}'", e.span)
         try:
             return v.attr(e.name)
         except KeyError:
@@ -151,7 +153,7 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], Any] | None = None,
     if isinstance(e, S.Neg):
         v = ev(e.operand)
         if not isinstance(v, (int, float)) or isinstance(v, bool):
-            raise ArchError(f"cannot negate a {_type_name(v)}", e.span)
+            raise ArchError(f"cannot negate a {type_name(v)}", e.span)
         return -v
     if isinstance(e, S.Ternary):
         return ev(e.then) if ev(e.cond) else ev(e.orelse)
@@ -162,7 +164,7 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], Any] | None = None,
         if isinstance(v, TensorView):
             v = v.shape
         if not isinstance(v, (tuple, str)) or not isinstance(i, int) or isinstance(i, bool):
-            raise ArchError(f"cannot index a {_type_name(v)} with a {_type_name(i)}", e.span)
+            raise ArchError(f"cannot index a {type_name(v)} with a {type_name(i)}", e.span)
         if not -len(v) <= i < len(v):
             raise ArchError(f"index {i} out of range for a tuple of {len(v)}", e.span)
         return v[i]
@@ -195,6 +197,6 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], Any] | None = None,
         except ZeroDivisionError:
             raise ArchError("division by zero", e.span) from None
         except (TypeError, ValueError, OverflowError):
-            raise ArchError(f"cannot apply '{e.op}' to a {_type_name(left)} and a {_type_name(right)}",
+            raise ArchError(f"cannot apply '{e.op}' to a {type_name(left)} and a {type_name(right)}",
                             e.span) from None
     raise ArchError("unsupported expression", e.span)  # pragma: no cover

@@ -177,6 +177,9 @@ CASES = {
     "upsample_align": 'upsample(3, mode="bilinear", align_corners=true)',
     "upsample_size": "upsample(size=(13, 20))",
     "upsample_size_bilinear": ('upsample(size=(5, 12), mode="bilinear")', (4, 9, 7)),
+    "resize": 'conv(4, 3, stride=2, pad=1) -> resize(to=x)',
+    "resize_bilinear": ('maxpool(2) -> resize(to=x, mode="bilinear")', (4, 9, 7)),
+    "resize_align": ('conv(6, 3, stride=3) -> resize(to=x, mode="bilinear", align_corners=true)', (4, 10, 8)),
     "pad": "pad((1, 2, 0, 3))",
     "pad_value": "pad((2, 1), value=0.5)",
     "pad_reflect": 'pad((1, 2), mode="reflect")',
@@ -215,7 +218,7 @@ def test_opsets(name, opset, tmp_path):
     parity(case(name), tmp_path, opset=opset)
 
 
-@pytest.mark.parametrize("name", ["conv", "concat", "chunk", "upsample_size", "reshape", "flatten_start",
+@pytest.mark.parametrize("name", ["conv", "concat", "chunk", "upsample_size", "resize", "reshape", "flatten_start",
                                   "channel_shuffle", "group_norm", "lrn_even", "adaptive_avgpool_uneven"])
 def test_dynamic_batch(name, tmp_path):
     net = case(name)
@@ -227,6 +230,7 @@ def test_dynamic_batch(name, tmp_path):
 @pytest.mark.parametrize("stage", [
     "conv(4, 3, pad=1) -> maxpool(2) -> crop(4) -> upsample(2) -> global_avgpool",
     "maxpool(3, stride=2, pad=1, ceil_mode=true) -> upsample(size=(5, 6))",
+    'conv(4, 3, stride=2, pad=1) -> maxpool(2) -> resize(to=x, mode="bilinear")',
     "avgpool(3, stride=2, pad=1, ceil_mode=true) -> adaptive_maxpool(1)",
     "avgpool(3, stride=2, ceil_mode=true, count_include_pad=false) -> channel_shuffle(3) -> pad((1, 0))",
 ])

@@ -129,6 +129,25 @@ def test_shapes_at_full_size(case, shape):
     assert net.shape_of(net.outputs["output"]) == shape
 
 
+def test_fcn_resnet50_takes_any_input_size_as_torchvision_does():
+    """torchvision resizes the scores to the input's size at run time; so does the compiled module,
+    whatever size the network was declared with."""
+    import torch
+
+    net = net_for("fcn_resnet50", classes=5, size=64)
+    model = torchvision_model("fcn_resnet50", 5).eval()
+    ours = net.to_torch()
+    ours.load_state_dict(model.state_dict(), strict=True)
+    ours.eval()
+    torch.manual_seed(0)
+    for h, w in ((48, 80), (72, 56)):
+        x = torch.randn(1, 3, h, w)
+        with torch.no_grad():
+            want, got = model(x)["out"], ours(x)
+        assert got.shape == want.shape == (1, 5, h, w)
+        assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5
+
+
 def test_inception_v3_needs_75_pixels():
     """torchvision's documented minimum input; 74 runs out of pixels in Mixed_7a."""
     load_net("inception_v3.arch", "inception_v3", size=75)

@@ -362,20 +362,31 @@ def _concat(e, n, xs):
     return [e.op("Concat", xs, axis=n.attrs["axis"] + 1)]
 
 
+def _resize_mode(a) -> dict:
+    if a["mode"] == "nearest":  # PyTorch: src = floor(dst / scale)
+        return dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    return dict(mode="linear", coordinate_transformation_mode="align_corners" if a["align_corners"] else "half_pixel")
+
+
 @backend("onnx", "upsample")
 def _upsample(e, n, xs):
     a = n.attrs
-    if a["mode"] == "nearest":  # PyTorch: src = floor(dst / scale)
-        attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-    else:
-        attrs = dict(mode="linear",
-                     coordinate_transformation_mode="align_corners" if a["align_corners"] else "half_pixel")
+    attrs = _resize_mode(a)
     if a["size"] is None:
         s = float(a["scale"])
         return [e.op("Resize", [xs[0], "", e.const([1.0, 1.0, s, s])], **attrs)]
     lead = e.op("Slice", [e.op("Shape", xs), e.ints([0]), e.ints([2])])  # batch and channels
     sizes = e.op("Concat", [lead, e.ints(a["size"])], axis=0)
     return [e.op("Resize", [xs[0], "", "", sizes], **attrs)]
+
+
+@backend("onnx", "resize")
+def _resize(e, n, xs):
+    """Batch and channels of the input, height and width of ``to``: both read at run time."""
+    lead = e.op("Slice", [e.op("Shape", xs[:1]), e.ints([0]), e.ints([2])])
+    size = e.op("Slice", [e.op("Shape", xs[1:]), e.ints([2]), e.ints([4])])
+    sizes = e.op("Concat", [lead, size], axis=0)
+    return [e.op("Resize", [xs[0], "", "", sizes], **_resize_mode(n.attrs))]
 
 
 @backend("onnx", "pad")

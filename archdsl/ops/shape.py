@@ -116,12 +116,16 @@ def _upsample_shape(a, ins):
     return [(c, *(d * s if isinstance(d, int) else f"{d}*{s}" for d in (h, w)))]
 
 
-def _upsample_args(a):
-    what = f"size={a['size']!r}" if a["size"] is not None else f"scale_factor={a['scale']!r}"
+def _mode_args(a):
     mode = f", mode={a['mode']!r}"
     if a["mode"] == "bilinear":
         mode += f", align_corners={a['align_corners']!r}"
-    return what + mode
+    return mode
+
+
+def _upsample_args(a):
+    what = f"size={a['size']!r}" if a["size"] is not None else f"scale_factor={a['scale']!r}"
+    return what + _mode_args(a)
 
 
 register(OpSpec(
@@ -133,6 +137,26 @@ register(OpSpec(
     torch_module=lambda a, ins: f"nn.Upsample({_upsample_args(a)})",
     torch_fn=lambda a, x, ins: f"F.interpolate({x[0]}, {_upsample_args(a)})",
     rule="[C, H, W] -> [C, H*scale, W*scale]"))
+
+
+def _resize_shape(a, ins):
+    c = need_rank(ins[:1], 3, "resize")[0]
+    _, h, w = need_rank(ins[1:], 3, "resize", "'to' names an image [C, H, W] whose height and width the output takes")
+    return [(c, h, w)]
+
+
+def _resize_fn(a, x, ins):
+    return f"F.interpolate({x[0]}, size={x[1]}.shape[-2:]{_mode_args(a)})"
+
+
+register(OpSpec(
+    "resize", (Attr("to", "tensor", doc="the tensor whose height and width the output takes"),
+               Attr("mode", "str", "nearest", ("nearest", "bilinear")), Attr("align_corners", "bool", False)),
+    "Resize to the height and width of another tensor, read when the network runs, so the network "
+    "takes any input size (torchvision's segmentation heads: F.interpolate(x, size=image.shape[-2:])).",
+    _resize_shape, family="shape", example='resize(to=x, mode="bilinear")',
+    torch_fn=_resize_fn, rule="[C, H, W] -> [C, to.h, to.w]"))
+
 
 
 def _pads(a):
