@@ -249,8 +249,11 @@ def cmd_compile(args, diags: Diagnostics) -> int:
         raise _Failed()
     from .backends.onnx import export
 
-    export(net, args.output, opset=args.opset, weights=args.weights, dynamic_batch=args.dynamic_batch,
-           fold_bn=args.fold_bn, functions=args.functions)
+    model = export(net, args.output, opset=args.opset, weights=args.weights, dynamic_batch=args.dynamic_batch,
+                   fold_bn=args.fold_bn, functions=args.functions)
+    if any(t.data_location == t.EXTERNAL for t in model.graph.initializer):
+        print(f"note: the weights are in {args.output}.data beside the model (ONNX external data: "
+              "the model is over protobuf's 2 GiB limit); keep the two files together", file=sys.stderr)
     return 0
 
 

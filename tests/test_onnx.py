@@ -434,6 +434,30 @@ def test_resnet18(tmp_path, options):
     assert_shapes_agree(net, parity(net, tmp_path, **options))
 
 
+def test_models_over_the_protobuf_limit_keep_their_weights_beside(tmp_path, monkeypatch, capsys):
+    """Over 2 GiB a model cannot be one protobuf message: the weights go to model.onnx.data (ONNX
+    external data).  The limit is lowered here so that a small model takes that path."""
+    from archdsl.backends import onnx as onnx_backend
+
+    monkeypatch.setattr(onnx_backend, "PROTOBUF_LIMIT", 10_000)
+    src = tmp_path / "big.arch"
+    src.write_text("network big() {\n    input x: [64]\n    x -> linear(128) -> relu -> linear(32)\n}\n")
+    out = tmp_path / "big.onnx"
+    assert cli.main(["compile", str(src), "--target", "onnx", "-o", str(out)]) == 0
+    assert "big.onnx.data" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.arch", "big.onnx", "big.onnx.data"]
+    assert out.stat().st_size < 10_000 < (tmp_path / "big.onnx.data").stat().st_size
+    net = archdsl.load(src).network()
+    module = net.to_torch().eval()
+    torch.save(module.state_dict(), tmp_path / "w.pt")
+    assert cli.main(["compile", str(src), "--target", "onnx", "-o", str(out), "--weights", str(tmp_path / "w.pt")]) == 0
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])  # reads the data file
+    inputs = feeds(net, 1)
+    assert rel_error(sess.run(None, inputs)[0], torch_outputs(module, net, inputs)[0]) < RTOL
+    with pytest.raises(ArchError, match="over protobuf's 2 GiB limit"):
+        export(net)  # in memory there is nowhere to put the weights
+
+
 def test_cli_compile(tmp_path, capsys):
     src = tmp_path / "small.arch"
     src.write_text(RESBLOCK)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from google.protobuf.message import EncodeError
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__, ops
@@ -53,12 +54,51 @@ def export(net: Network, path: str | None = None, *, opset: int = 17, weights: s
     tensors = load_weights(net, weights) if weights else init_weights(net, seed)
     folded = fold_batch_norms(net, tensors, functions) if fold_bn else set()
     model = _Builder(net, opset, tensors, dynamic_batch, functions, folded).model()
+    try:
+        size = model.ByteSize()
+    except EncodeError:  # protobuf cannot even measure a message over 2 GiB
+        size = PROTOBUF_LIMIT
+    if size >= PROTOBUF_LIMIT:
+        if path is None:
+            weights = sum(len(t.raw_data) for t in model.graph.initializer)
+            raise ArchError(f"the ONNX model holds {weights / 2**30:.1f} GiB of weights, over protobuf's 2 GiB "
+                            "limit for one message",
+                            hint="write it to a file (compile -o model.onnx): the weights then go to "
+                                 "model.onnx.data beside it")
+        _save_with_external_data(model, path)
+        return model
     onnx.checker.check_model(model, full_check=True)
     if path is not None:
         from ..cli import write_atomic
 
         write_atomic(path, model.SerializeToString())
     return model
+
+
+PROTOBUF_LIMIT = 2**31 - 1  # bytes of one serialised message; larger models keep their weights beside
+
+
+def _save_with_external_data(model: onnx.ModelProto, path: str) -> None:
+    """Write ``path`` and ``path.data`` (the weights, ONNX external data) together: both are made in
+    a temporary directory beside them, checked, then moved into place."""
+    import os
+    import shutil
+    import tempfile
+
+    target = Path(path)
+    data_name = target.name + ".data"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        onnx.save_model(model, str(tmp / target.name), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data_name, size_threshold=1024)
+        onnx.checker.check_model(str(tmp / target.name), full_check=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        for name in (data_name, target.name):
+            os.chmod(tmp / name, 0o666 & ~umask)
+            os.replace(tmp / name, target.parent / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ============================================================================== emitting nodes
