@@ -67,11 +67,12 @@ def export(net: Network, path: str | None = None, *, opset: int = 17, weights: s
                                  "model.onnx.data beside it")
         _save_with_external_data(model, path)
         return model
-    onnx.checker.check_model(model, full_check=True)
+    data = model.SerializeToString()  # once: the checker and the file take the same bytes
+    onnx.checker.check_model(data, full_check=True)
     if path is not None:
         from ..cli import write_atomic
 
-        write_atomic(path, model.SerializeToString())
+        write_atomic(path, data)
     return model
 
 
