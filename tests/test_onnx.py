@@ -186,6 +186,7 @@ CASES = {
     "pad_replicate": 'pad((2, 1, 0, 3), mode="replicate")',
     "crop": "crop(5)",
     "crop_uneven": "crop((4, 7))",
+    "crop_offset": "crop((4, 6), offset=(5, 1))",
 }
 
 
@@ -229,6 +230,7 @@ def test_dynamic_batch(name, tmp_path):
 
 @pytest.mark.parametrize("stage", [
     "conv(4, 3, pad=1) -> maxpool(2) -> crop(4) -> upsample(2) -> global_avgpool",
+    "crop(5, offset=(2, 3)) -> relu",
     "maxpool(3, stride=2, pad=1, ceil_mode=true) -> upsample(size=(5, 6))",
     'conv(4, 3, stride=2, pad=1) -> maxpool(2) -> resize(to=x, mode="bilinear")',
     "avgpool(3, stride=2, pad=1, ceil_mode=true) -> adaptive_maxpool(1)",

@@ -191,15 +191,17 @@ def test_fcn32s_parameters_by_arithmetic():
     assert net.summary().totals["params"] == fcn32s_params(5, 64)
 
 
-@pytest.mark.parametrize("size", [32, 64, 224, 512])
+@pytest.mark.parametrize("size", [1, 32, 64, 100, 224, 333, 500])
 def test_fcn32s_output_is_input_sized(size):
+    """The paper's arithmetic: pad 100, pools rounding up, fc6 7x7 valid, 64/32 deconvolution, crop
+    at offset 19: any input size comes back, even one pixel."""
     net = load_net("fcn.arch", "fcn32s", size=size)
     assert net.shape_of(net.outputs["output"]) == (21, size, size)
-
-
-def test_fcn32s_needs_multiples_of_32():
-    with pytest.raises(archdsl.ArchError):
-        archdsl.load(EXAMPLES / "fcn.arch", strict=True).network("fcn32s", size=100)
+    h = size + 198
+    for _ in range(5):
+        h = -(-h // 2)  # Caffe's pooling rounds up
+    h = (h - 6 - 1) * 32 + 64  # fc6, then upscore
+    assert net.shape_of(net.node(net.outputs["output"][0]).inputs[0]) == (21, h, h) and 19 + size <= h
 
 
 def test_fcn32s_trunk_is_torchvision_vgg16_and_fc_layers_reshape():
@@ -213,27 +215,35 @@ def test_fcn32s_trunk_is_torchvision_vgg16_and_fc_layers_reshape():
 
 
 class _Fcn32sRef(nn.Module):
-    """FCN-32s written by hand in PyTorch, named as in examples/fcn.arch."""
+    """FCN-32s written by hand in PyTorch after the paper's Caffe model (voc-fcn32s), named as in
+    examples/fcn.arch: torchvision's VGG-16 layers with conv1_1 padded by 100 and pools rounding up."""
 
     def __init__(self, classes, width):
         super().__init__()
         self.features = models.vgg.make_layers(models.vgg.cfgs["D"])
-        self.fc6 = nn.Conv2d(512, width, 7, padding=3)
+        self.features[0].padding = (100, 100)
+        for m in self.features:
+            if isinstance(m, nn.MaxPool2d):
+                m.ceil_mode = True
+        self.fc6 = nn.Conv2d(512, width, 7)
         self.fc7 = nn.Conv2d(width, width, 1)
         self.score_fr = nn.Conv2d(width, classes, 1)
-        self.upscore = nn.ConvTranspose2d(classes, classes, 64, stride=32, padding=16, bias=False)
+        self.upscore = nn.ConvTranspose2d(classes, classes, 64, stride=32, bias=False)
 
     def forward(self, x):
-        x = self.features(x)
-        x = torch.relu(self.fc6(x))
-        x = torch.relu(self.fc7(x))
-        return self.upscore(self.score_fr(x))
+        h, w = x.shape[-2:]
+        y = self.features(x)
+        y = torch.relu(self.fc6(y))
+        y = torch.relu(self.fc7(y))
+        y = self.upscore(self.score_fr(y))
+        return y[:, :, 19:19 + h, 19:19 + w]
 
 
-def test_fcn32s_outputs_match_a_handwritten_module():
+@pytest.mark.parametrize("size", [64, 71])
+def test_fcn32s_outputs_match_a_handwritten_module(size):
     torch.manual_seed(0)
     ref = _Fcn32sRef(5, 32).eval()
-    assert_same_outputs(load_net("fcn.arch", "fcn32s", classes=5, width=32, size=64), ref, 64)
+    assert_same_outputs(load_net("fcn.arch", "fcn32s", classes=5, width=32, size=size), ref, size)
 
 
 # ------------------------------------------------------------------------------------ U-Net

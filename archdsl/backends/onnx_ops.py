@@ -403,8 +403,8 @@ def _pad(e, n, xs):
 def _crop(e, n, xs):
     th, tw = n.attrs["size"]
     _, h, w = e.in_shape(n)
-    if _known(h, w):
-        top, left = (h - th) // 2, (w - tw) // 2
+    if n.attrs["offset"] is not None or _known(h, w):
+        top, left = n.attrs["offset"] or ((h - th) // 2, (w - tw) // 2)
         return [e.op("Slice", [xs[0], e.ints([top, left]), e.ints([top + th, left + tw]), e.ints([2, 3])])]
     hw = e.op("Slice", [e.op("Shape", xs), e.ints([2]), e.ints([4])])
     start = e.op("Div", [e.op("Sub", [hw, e.ints([th, tw])]), e.ints([2])])

@@ -195,23 +195,34 @@ register(OpSpec(
 def _crop_shape(a, ins):
     c, h, w = need_rank(ins, 3, "crop")
     a["size"] = th, tw = pair(a["size"])
-    for have, want, ax in ((h, th, "height"), (w, tw, "width")):
-        if isinstance(have, int) and want > have:
-            raise OpError(f"crop to {want} is larger than the {ax} {have}")
+    if a["offset"] is None:
+        for have, want, ax in ((h, th, "height"), (w, tw, "width")):
+            if isinstance(have, int) and want > have:
+                raise OpError(f"crop to {want} is larger than the {ax} {have}")
+    else:
+        a["offset"] = pair(a["offset"])
+        for have, want, at, ax in ((h, th, a["offset"][0], "height"), (w, tw, a["offset"][1], "width")):
+            if isinstance(have, int) and at + want > have:
+                raise OpError(f"crop of {want} at offset {at} runs past the {ax} {have}",
+                              f"the crop needs offset + size <= {have}")
     return [(c, th, tw)]
 
 
 def _crop_fn(a, x, ins):
     th, tw = a["size"]
     _, h, w = ins[0]
-    if isinstance(h, int) and isinstance(w, int):
+    if a["offset"] is not None:
+        t, left = a["offset"]
+    elif isinstance(h, int) and isinstance(w, int):
         t, left = (h - th) // 2, (w - tw) // 2
-        return f"{x[0]}[:, :, {t}:{t + th}, {left}:{left + tw}]"
-    return (f"{x[0]}[:, :, ({x[0]}.shape[2] - {th}) // 2:({x[0]}.shape[2] - {th}) // 2 + {th}, "
-            f"({x[0]}.shape[3] - {tw}) // 2:({x[0]}.shape[3] - {tw}) // 2 + {tw}]")
+    else:
+        return (f"{x[0]}[:, :, ({x[0]}.shape[2] - {th}) // 2:({x[0]}.shape[2] - {th}) // 2 + {th}, "
+                f"({x[0]}.shape[3] - {tw}) // 2:({x[0]}.shape[3] - {tw}) // 2 + {tw}]")
+    return f"{x[0]}[:, :, {t}:{t + th}, {left}:{left + tw}]"
 
 
 register(OpSpec(
-    "crop", (Attr("size", "pair", doc="output (h, w), cropped from the centre"),),
-    "Centre crop of the spatial axes (U-Net's skip connections).", _crop_shape, family="shape",
-    example="crop(56)", torch_fn=_crop_fn, rule="[C, H, W] -> [C, h, w]"))
+    "crop", (Attr("size", "pair", doc="output (h, w)"),
+             Attr("offset", "pair", None, doc="top-left corner (y, x) of the crop; default: centred")),
+    "Crop of the spatial axes: centred (U-Net's skip connections) or at an offset (FCN's crop).",
+    _crop_shape, family="shape", example="crop(56)", torch_fn=_crop_fn, rule="[C, H, W] -> [C, h, w]"))
