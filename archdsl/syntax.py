@@ -585,7 +585,7 @@ MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
 _TOKEN_WORDS = {
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'",
     "COMMA": "','", "COLON": "':'", "SEMICOLON": "';'", "EQUAL": "'='", "DOT": "'.'",
-    "__ANON_0": "'->'", "VBAR": "'|'", "STAR": "'*'", "PLUS": "'+'", "MINUS": "'-'",
+    "VBAR": "'|'", "STAR": "'*'", "PLUS": "'+'", "MINUS": "'-'",
     "NAME": "a name", "NUMBER_INT": "a number", "NUMBER_FLOAT": "a number", "STRING": "a string",
     "COMP_OP": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "an operator", "POW": "'**'",
     "$END": "end of file",
@@ -711,7 +711,7 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
         return ArchError(Diagnostic("error", msg, Span(file, line, col, line, col + 1)))
     assert isinstance(err, UnexpectedToken)
     tok = err.token
-    expected = _summarise(_terminal_words(p, err.expected))
+    expected = _summarise(_terminal_words(p, _accepted(err)))
     if tok.type == "$END" and "'}'" in expected:
         lines = source_lines(text)
         line, col = len(lines), len(lines[-1]) + 1
@@ -734,15 +734,31 @@ def _syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
     return ArchError(Diagnostic("error", msg, Span(file, line, col, line, end), hint))
 
 
+def _accepted(err: UnexpectedToken) -> set[str]:
+    """The terminals the parser could really take here.  ``err.expected`` is the LALR state's
+    lookahead set, which merged states widen (a ')' after 'for i in 1'); feeding each terminal to a
+    copy of the parser gives the exact set."""
+    try:
+        return set(err.interactive_parser.accepts())
+    except Exception:  # noqa: BLE001 - a better message is optional; the error is reported anyway
+        return set(err.expected)
+
+
 _EXPR_START = {"'('", "'+'", "'-'", "'['", "a name", "a number", "a string", "'in'", "'not'", "'true'",
                "'false'", "'if'", "'+' or '-'"}
 
 
+_OPERATORS = {"'**'", "'+' or '-'", "an operator", "a comparison", "'and'", "'or'"}
+_STMT_START = {"'for'", "'if'", "'init'", "'input'", "'let'", "'output'", "a name", "'in'", "a string"}
+
+
 def _summarise(words: list[str]) -> list[str]:
-    """Say 'an expression' instead of listing every token that can start one."""
-    starts = [w for w in words if w in _EXPR_START]
-    if len(starts) >= 4:
-        words = [w for w in words if w not in _EXPR_START] + ["an expression"]
+    """Say 'a statement', 'an expression' or 'an operator' instead of listing every token that can
+    start one (or continue one)."""
+    for group, name, least in ((_STMT_START, "a statement", 5), (_EXPR_START, "an expression", 4),
+                               (_OPERATORS, "an operator", 3)):
+        if len([w for w in words if w in group]) >= least:
+            words = [w for w in words if w not in group] + [name]
     return words
 
 
