@@ -148,6 +148,10 @@ def receptive_fields(net: Network) -> dict[int, tuple[float, float] | str]:
         contrib = spec.rf(n.attrs) if spec.rf else None
         if contrib == "global":
             rf[n.id] = "global"
+        elif contrib == "resample":  # a resize to a size: output pixels are in_h / out_h input pixels apart
+            h_in, h_out = net.shape_of(n.inputs[0])[-2], n.shapes[0][-2]
+            known = isinstance(h_in, int) and isinstance(h_out, int)
+            rf[n.id] = (size, jump * h_in / h_out) if known else (size, jump)
         elif contrib is None:
             rf[n.id] = (size, jump)
         else:

@@ -63,6 +63,15 @@ def test_receptive_field_takes_largest_branch():
     assert receptive_fields(n)[n.outputs["output"][0]] == (5, 1)
 
 
+def test_receptive_field_after_resizing_back():
+    # a stride-4 trunk, then back to the input size: neighbouring outputs are 1 input pixel apart again
+    trunk = "x -> conv(4, 3, stride=2, pad=1) -> maxpool(2)"
+    for tail in ("upsample(4)", "upsample(size=(32, 32))", "resize(to=x)"):
+        n = net(f"{trunk} -> {tail}", "[1, 32, 32]")
+        rf = receptive_fields(n)
+        assert [rf[node.id] for node in n.nodes][1:] == [(3, 2), (5, 4), (5, 1)], tail
+
+
 def test_dilation_and_transposed_conv():
     assert out_shape(net("x -> conv(2, 3, dilation=2)", "[1, 9, 9]")) == (2, 5, 5)  # effective kernel 5
     assert out_shape(net("x -> conv_transpose(2, 2, stride=2)", "[1, 9, 9]")) == (2, 18, 18)

@@ -59,7 +59,9 @@ class OpSpec:
     shape: Callable[[dict, list[Shape]], list[Shape]]
     weights: Callable[[dict, list[Shape]], list[Weight]] = lambda a, ins: []
     macs: Callable[[dict, list[Shape], list[Shape]], int] = lambda a, ins, outs: 0
-    rf: Callable[[dict], tuple[float, float] | str] | None = None  # None: pointwise (1, 1)
+    # receptive field: (kernel, stride), "global", "resample" (the jump scales with the spatial
+    # size: a resize to a size), or None: pointwise (1, 1)
+    rf: Callable[[dict], tuple[float, float] | str] | None = None
     torch_module: Callable[[dict, list[Shape]], str] | None = None  # "nn.Conv2d(...)"
     torch_fn: Callable[[dict, list[str], list[Shape]], str] | None = None  # "F.relu(x)"
     inputs: str = "one"  # one | many (merges)

@@ -132,7 +132,7 @@ register(OpSpec(
     "upsample", (Attr("scale", "float", 2), Attr("mode", "str", "nearest", ("nearest", "bilinear")),
                  Attr("size", "pair", None), Attr("align_corners", "bool", False)),
     "Resize by a whole scale factor or to a size (nn.Upsample).", _upsample_shape,
-    rf=lambda a: (1, 1 / a["scale"]) if a["size"] is None else None, family="shape",
+    rf=lambda a: (1, 1 / a["scale"]) if a["size"] is None else "resample", family="shape",
     example='upsample(2, mode="bilinear")',
     torch_module=lambda a, ins: f"nn.Upsample({_upsample_args(a)})",
     torch_fn=lambda a, x, ins: f"F.interpolate({x[0]}, {_upsample_args(a)})",
@@ -154,7 +154,7 @@ register(OpSpec(
                Attr("mode", "str", "nearest", ("nearest", "bilinear")), Attr("align_corners", "bool", False)),
     "Resize to the height and width of another tensor, read when the network runs, so the network "
     "takes any input size (torchvision's segmentation heads: F.interpolate(x, size=image.shape[-2:])).",
-    _resize_shape, family="shape", example='resize(to=x, mode="bilinear")',
+    _resize_shape, rf=lambda a: "resample", family="shape", example='resize(to=x, mode="bilinear")',
     torch_fn=_resize_fn, rule="[C, H, W] -> [C, to.h, to.w]"))
 
 
