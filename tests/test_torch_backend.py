@@ -236,3 +236,37 @@ def test_runs_under_distributed_data_parallel(tmp_path):
     for p, (o, e) in zip(procs, outs):
         assert p.returncode == 0, e[-2000:]
         assert o.startswith("ok")
+
+
+def _from_source(source: str):
+    import types
+
+    module = types.ModuleType("inplace_check")
+    exec(compile(source, "<inplace_check>", "exec"), module.__dict__)  # noqa: S102 - our generated source
+    return module.MODEL()
+
+
+@pytest.mark.parametrize("text, inplace", [
+    # a DenseNet layer: each activation's input is a fresh tensor read by nothing else
+    ("block layer() { concat { identity | n1: bn -> r1: relu -> c1: conv(8, 1) -> n2: bn -> r2: relu "
+     "-> c2: conv(4, 3, pad=1) } }\nnetwork n() { input x: [4, 8, 8]\n x -> layer() -> layer() }", True),
+    # the activation's input is read again after it: running in place would change the sum
+    ("block b() { a = in -> n1: bn\n r = a -> r1: relu\n add(a, r) }\nnetwork n() { input x: [4, 8, 8]\n x -> b() }",
+     False),
+    # the activation's input is the block's own input, which its caller still holds
+    ("block b() { r1: relu }\nnetwork n() { input x: [4, 8, 8]\n x -> add { b() | identity } }", False),
+])
+def test_activations_run_in_place_only_where_nothing_else_reads_their_input(text, inplace):
+    net = archdsl.loads(text).network()
+    source = generate(net)
+    assert ("nn.ReLU(inplace=True)" in source) == inplace, source
+    ours = _from_source(source).eval()
+    reference = _from_source(source.replace("inplace=True", "inplace=False")).eval()
+    reference.load_state_dict(ours.state_dict())
+    with torch.no_grad():
+        for m in ours.modules():  # non-trivial statistics, so that negative values reach the ReLUs
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1)
+        reference.load_state_dict(ours.state_dict())
+        x = torch.randn(2, 4, 8, 8)
+        assert torch.equal(ours(x.clone()), reference(x.clone()))

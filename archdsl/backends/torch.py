@@ -199,13 +199,19 @@ class _Emitter:
                     entries.append((item.name, self.scope_mod(item)))
                 elif item.op != "input" and self.is_module(item, scope.kind == "seq"):
                     entries.append((item.name, self.mod_for_node(item)))
-            raw = _Raw(scope, "nn.Module", entries, self.forward(scope, {n for n, _ in entries}))
+            inplace: set[str] = set()
+            raw = _Raw(scope, "nn.Module", entries, self.forward(scope, {n for n, _ in entries}, inplace))
+            for name, mod in entries:  # activations whose input nothing else reads: inplace=True
+                if name in inplace and "inplace" in mod.kwargs:
+                    mod.kwargs["inplace"] = True
         raw.key = (scope.kind, scope.block or scope.name if scope.kind != "network" else "", raw.base,
                    tuple(raw.forward), tuple((n, m.signature()) for n, m in raw.entries))
         self.raws.append(raw)
         return raw
 
-    def forward(self, scope: Scope, modules: set[str]) -> list[str]:
+    def forward(self, scope: Scope, modules: set[str], inplace: set[str] | None = None) -> list[str]:
+        """The lines of ``forward()``; ``inplace`` collects the activation modules that may run
+        in place (their input is produced here and read by nothing else)."""
         ns = Namespace()
         var: dict[Value, str] = {}
         if scope.kind == "network":
@@ -253,6 +259,8 @@ class _Emitter:
             for v, t in zip(outs, targets):
                 var[v] = t
                 name_last[t] = max(name_last.get(t, -1), last.get(v, -1))
+            if safe and item.op in INPLACE_OPS and inplace is not None and expr == f"{_self(item.name)}({ins[0]})":
+                inplace.add(item.name)
             if safe and item.op in INPLACE_OPS and expr.startswith("F.") and expr.endswith(")"):
                 expr = expr[:-1] + ", inplace=True)"
             if safe and item.op == "add" and len(item.inputs) == 2 and expr == f"{ins[0]} + {ins[1]}":
