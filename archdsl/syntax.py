@@ -330,7 +330,7 @@ class _ToAst:
 
     def _done(self, node, c):
         """Set ``node``'s depth from its children ``c``; refuse it if too deep."""
-        depth = 1 + max([getattr(x, "_depth", 0) for x in c])
+        depth = 1 + max([getattr(x, "_depth", 0) for x in c if type(x) is not Token], default=0)
         if depth > MAX_TREE_DEPTH:
             raise ArchError(f"program nested deeper than {MAX_TREE_DEPTH} levels", node.span,
                             "long chains of operators or 'else if' nest too; split them with let")
@@ -338,6 +338,9 @@ class _ToAst:
         return node
 
     def _span(self, c) -> Span:
+        if c and type(c[0]) is Token and type(c[-1]) is Token:  # the common case: tokens at both ends
+            a, b = c[0], c[-1]
+            return Span(self.file, a.line, a.column, b.end_line, b.end_column)
         first = last = None
         for x in c:
             first = _start(x)
@@ -460,10 +463,13 @@ class _ToAst:
 
     # expressions
     def number(self, c):
-        text = str(c[0])
-        if any(ch in text for ch in ".eE"):
+        tok = c[0]
+        text = str(tok)
+        if tok.type == "NUMBER_FLOAT":
             value = float(text)
             too_big = value == float("inf")
+        elif len(text) < 19:  # the common case: certainly below MAX_LITERAL
+            return Num(self._tok(tok), int(text))
         else:  # check the length first: int() refuses more than 4300 digits
             too_big = len(text.lstrip("0")) > 19 or int(text) > MAX_LITERAL
             value = 0 if too_big else int(text)

@@ -10,12 +10,14 @@ equal before timing.  Both models run in the same process, in eval mode under
 times a block of calls of one model, then of the other (the order alternates), and the reported
 ratio is the median over rounds of archdsl's time / the reference's time.  Both the wall time and
 the process's CPU time are recorded; the target is judged on CPU time, which on a shared machine
-leaves out the time spent waiting for a core (memory stalls and page faults still count).  Target: within 2%
-(5% for LeNet-5, where per-call Python overhead is a visible share of a 0.1 ms forward).
+leaves out the time spent waiting for a core (memory stalls and page faults still count).  Target: the
+generated code costs nothing, at most 2% slower (5% for LeNet-5, where per-call Python overhead is a
+visible share of a 0.1 ms forward); faster is fine.
 """
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import sys
 import time
@@ -81,12 +83,14 @@ def build_pair(name: str):
     return gen, ref
 
 
-def time_block(model, x, calls: int) -> tuple[float, float]:
-    """Seconds per call: (wall, CPU time of this process)."""
+def time_block(model, x, calls: int) -> tuple[float, float, float]:
+    """Per call: (wall seconds, CPU seconds of this process, minor page faults)."""
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     w0, c0 = time.perf_counter(), time.process_time()
     for _ in range(calls):
         model(x)
-    return (time.perf_counter() - w0) / calls, (time.process_time() - c0) / calls
+    w, c = (time.perf_counter() - w0) / calls, (time.process_time() - c0) / calls
+    return w, c, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / calls
 
 
 def compare(gen, ref, shape, batch: int, rounds: int, calls: int) -> dict:
@@ -94,7 +98,7 @@ def compare(gen, ref, shape, batch: int, rounds: int, calls: int) -> dict:
 
     torch.manual_seed(0)
     x = torch.randn(batch, *shape)
-    t: dict[str, list[tuple[float, float]]] = {"archdsl": [], "reference": []}
+    t: dict[str, list[tuple[float, float, float]]] = {"archdsl": [], "reference": []}
     with torch.inference_mode():
         for m in (gen, ref, gen, ref):  # warm-up: allocator, oneDNN primitive caches
             time_block(m, x, max(1, calls // 2))
@@ -110,6 +114,8 @@ def compare(gen, ref, shape, batch: int, rounds: int, calls: int) -> dict:
         q = statistics.quantiles(ratios, n=4)
         out[kind] = {"archdsl": statistics.median(g), "reference": statistics.median(f),
                      "ratio": statistics.median(ratios), "ratio_q1": q[0], "ratio_q3": q[2]}
+    # fresh memory the kernel maps in per call: large activations are new pages each time
+    out["page_faults"] = {name: statistics.median(v[2] for v in t[name]) for name in t}
     return out
 
 
@@ -139,12 +145,12 @@ def main() -> int:
             r = compare(gen, ref, MODELS[name][2], batch, rounds, calls)
             results[name][batch] = r
             r["target"] = 0.05 if name == "lenet5" else 0.02
-            r["within_target"] = abs(r["cpu"]["ratio"] - 1) <= r["target"]
+            r["within_target"] = r["cpu"]["ratio"] <= 1 + r["target"]  # costs nothing: not slower; faster is fine
             ref_name = "hand-written" if name == "lenet5" else "torchvision"
             c, w = r["cpu"], r["wall"]
             rows.append([name, str(batch), ref_name, f"{c['archdsl'] * 1e3:.2f} ms", f"{c['reference'] * 1e3:.2f} ms",
                          f"{c['ratio']:.3f}", f"{c['ratio_q1']:.3f}–{c['ratio_q3']:.3f}", f"{w['ratio']:.3f}",
-                         f"±{r['target']:.0%}", "yes" if r["within_target"] else "no"])
+                         f"≤ +{r['target']:.0%}", "yes" if r["within_target"] else "no"])
     print(table(["model", "batch", "reference", "archdsl CPU", "reference CPU", "CPU ratio", "CPU ratio IQR",
                  "wall ratio", "target", "met"], rows))
     save({"machine": machine(), "threads": args.threads, "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
