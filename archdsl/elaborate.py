@@ -198,6 +198,7 @@ class Elaborator:
         self.next_id = 0
         self.block_stack: list[str] = []
         self.call_sites: list[tuple[str, Span]] = []
+        self.label_inits: list[tuple[Scope, S.Init]] = []  # init LABEL declarations, checked at the end
         self.steps, self.depth, self.weights_total = 0, 0, 0
         self.globals = Env()
         for let in mod.lets:
@@ -246,6 +247,7 @@ class Elaborator:
                              "declare one, e.g. 'input image: [3, 224, 224]'")
         root.inputs = list(net.inputs.values())
         root.outputs = list(net.outputs.values())
+        self._check_label_inits()
         return net
 
     def _call_notes(self) -> list[str]:
@@ -442,8 +444,6 @@ class Elaborator:
     def _init(self, stmt: S.Init, ctx: _Ctx, flow):
         from .init import SCHEMES
 
-        if stmt.op not in ops.REGISTRY:
-            raise ArchError(f"unknown op '{stmt.op}' in init", stmt.span, did_you_mean(stmt.op, ops.REGISTRY))
         if stmt.scheme not in SCHEMES:
             raise ArchError(f"unknown initialisation '{stmt.scheme}'", stmt.span, did_you_mean(stmt.scheme, SCHEMES))
         args = {}
@@ -460,8 +460,34 @@ class Elaborator:
         bad = set(args) - set(SCHEMES[stmt.scheme])
         if bad:
             raise ArchError(f"{stmt.scheme} takes {', '.join(SCHEMES[stmt.scheme]) or 'no arguments'}", stmt.span)
-        ctx.scope.inits[stmt.op] = (stmt.scheme, args)
+        if stmt.op in ops.REGISTRY:
+            from .init import INIT_OPS
+
+            if stmt.op not in INIT_OPS:
+                raise ArchError(f"init {stmt.op}: {stmt.op} has no weights to initialise", stmt.span,
+                                f"init reaches {', '.join(INIT_OPS)}, or a layer by its label")
+            ctx.scope.inits[stmt.op] = (stmt.scheme, args)
+        else:  # a module label: checked once the network is built (it may be defined later)
+            ctx.scope.label_inits[stmt.op] = (stmt.scheme, args)
+            self.label_inits.append((ctx.scope, stmt))
         return flow
+
+    def _check_label_inits(self) -> None:
+        """Each ``init LABEL`` must reach a conv, linear or normalisation module of that name."""
+        from .init import INIT_OPS
+
+        for scope, stmt in self.label_inits:
+            nodes = [n for n in scope.nodes() if n.name == stmt.op]
+            if any(n.op in INIT_OPS for n in nodes):
+                continue
+            if nodes:
+                self.diags.error(f"init {stmt.op}: the module '{stmt.op}' is a {nodes[0].op}, which has no weights "
+                                 "to initialise", stmt.span, "init reaches conv, conv_transpose, linear and norm layers")
+                continue
+            labels = {n.name for n in scope.nodes() if n.op in INIT_OPS}
+            self.diags.error(f"init {stmt.op}: no op kind or module label '{stmt.op}' here", stmt.span,
+                             did_you_mean(stmt.op, [*ops.REGISTRY, *labels])
+                             or "init takes an op kind (conv, bn, ...) or the label of a layer in this scope")
 
     # ------------------------------------------------------------------ pipelines
     def _pipeline(self, pipe: S.Pipeline, ctx: _Ctx, flow):

@@ -1,9 +1,13 @@
-"""Weight initialisation schemes: ``init conv: kaiming_normal(mode="fan_out", nonlinearity="relu")``.
+"""Weight initialisation schemes: ``init conv: kaiming_normal(mode="fan_out", nonlinearity="relu")``
+for every op of a kind, ``init bn3: constant(value=0)`` for the modules labelled ``bn3``.
 
 A scheme sets an op's main weight; ``bias=`` (a constant) sets its bias.  Without an ``init``
 declaration an op keeps PyTorch's own default initialisation.
 """
 from __future__ import annotations
+
+# the ops an init declaration can reach: those with a weight PyTorch initialises
+INIT_OPS = ("conv", "conv_transpose", "linear", "bn", "group_norm", "layer_norm")
 
 # scheme -> the arguments it accepts
 SCHEMES: dict[str, tuple[str, ...]] = {

@@ -139,7 +139,8 @@ class Scope:
     items: list[Node | Scope] = field(default_factory=list)
     inputs: list[Value] = field(default_factory=list)
     outputs: list[Value] = field(default_factory=list)
-    inits: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    inits: dict[str, tuple[str, dict]] = field(default_factory=dict)  # by op kind
+    label_inits: dict[str, tuple[str, dict]] = field(default_factory=dict)  # by module label, below here
     counter: int = 0
     names: set[str] = field(default_factory=set)
 

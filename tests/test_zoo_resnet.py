@@ -105,3 +105,26 @@ def test_init_applied_by_torch_module():
     w = sd["layer4.1.conv2.weight"]  # kaiming_normal fan_out: std = sqrt(2 / (512 * 3 * 3))
     assert abs(w.std().item() / (2 / (512 * 9)) ** 0.5 - 1) < 0.05
     assert abs(w.mean().item()) < 1e-3
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_zero_init_residual_as_torchvision(name):
+    """torchvision's zero_init_residual=True zeroes the last BN weight of every residual branch
+    (bn2 in BasicBlock, bn3 in Bottleneck): archdsl's `init bn3: constant(value=0)` does the same,
+    in the PyTorch module and in the ONNX initialisers."""
+    from torchvision import models
+
+    from archdsl.backends.onnx import init_weights
+
+    want = getattr(models, name)(weights=None, zero_init_residual=True).state_dict()
+    net = load_net(FILE, name, size=SIZE, zero_init_residual=True)
+    got = net.to_torch().state_dict()
+    onnx = init_weights(net, 0)
+    bn = [k for k in want if k.endswith(("bn1.weight", "bn2.weight", "bn3.weight", "bn1.bias", "bn2.bias",
+                                           "bn3.bias", "downsample.1.weight", "downsample.1.bias"))]
+    assert len(bn) > 20 and any(not torch.any(want[k]) for k in bn if k.endswith("weight"))
+    for k in bn:
+        assert torch.equal(got[k], want[k]), k
+        assert torch.equal(torch.from_numpy(onnx[k]), want[k]), k
+    default = load_net(FILE, name, size=SIZE).to_torch().state_dict()
+    assert all(torch.all(default[k] == 1) for k in bn if k.endswith("weight"))

@@ -26,11 +26,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__, ops
 from ..errors import ArchError
+from ..init import INIT_OPS
 from ..ir import Network, Node, Scope, Value
 
 MIN_OPSET = 13
 DOMAIN = "archdsl"  # the domain of the local functions of --functions
-INIT_OPS = ("conv", "conv_transpose", "linear", "bn", "group_norm", "layer_norm")  # as the torch backend
 
 
 def export(net: Network, path: str | None = None, *, opset: int = 17, weights: str | None = None,
@@ -409,13 +409,18 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _declaration(n: Node) -> tuple[str, dict] | None:
-    """The nearest ``init`` for this op kind that does something (``default`` is a no-op in torch)."""
+    """The nearest ``init`` for this node that does something (``default`` is a no-op in torch):
+    searching outwards, in each scope its label first, then its op kind (the order in which the
+    generated PyTorch module applies them, so the last one it applies)."""
     if n.op not in INIT_OPS:
         return None
     s: Scope | None = n.scope
     while s is not None:
-        if n.op in s.inits and s.inits[n.op][0] != "default":
-            return s.inits[n.op]
+        for key, table in ((n.name, s.label_inits), (n.op, s.inits)):
+            if key in table:
+                if table[key][0] != "default":
+                    return table[key]
+                break
         s = s.parent
     return None
 

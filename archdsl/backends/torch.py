@@ -536,20 +536,26 @@ def _init_lines(net: Network) -> list[str]:
     out: list[str] = []
     scopes = [net.root] + [s for s in net.root.walk() if isinstance(s, Scope)]
     for s in scopes:
-        if not s.inits:
-            continue
         target = "self" if s is net.root else f"self.get_submodule({s.path!r})"
-        out.append(f"        for m in {target}.modules():")
-        first = True
-        for op, (scheme, args) in s.inits.items():
-            if op not in INIT_CLASSES:
-                continue
-            stmts = torch_statements(scheme, args, "m") or ["pass"]
-            out.append(f"            {'if' if first else 'elif'} isinstance(m, {INIT_CLASSES[op]}):")
-            out += [f"                {st}" for st in stmts]
-            first = False
-        if first:
-            out.pop()
+        if s.inits:
+            out.append(f"        for m in {target}.modules():")
+            first = True
+            for op, (scheme, args) in s.inits.items():
+                if op not in INIT_CLASSES:
+                    continue
+                stmts = torch_statements(scheme, args, "m") or ["pass"]
+                out.append(f"            {'if' if first else 'elif'} isinstance(m, {INIT_CLASSES[op]}):")
+                out += [f"                {st}" for st in stmts]
+                first = False
+            if first:
+                out.pop()
+        if s.label_inits:  # after the op kinds: a label is the more specific declaration
+            out.append(f"        for name, m in {target}.named_modules():")
+            out.append("            label = name.rpartition('.')[2]")
+            for k, (label, (scheme, args)) in enumerate(s.label_inits.items()):
+                stmts = torch_statements(scheme, args, "m") or ["pass"]
+                out.append(f"            {'if' if k == 0 else 'elif'} label == {label!r}:")
+                out += [f"                {st}" for st in stmts]
     return out
 
 
