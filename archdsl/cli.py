@@ -124,19 +124,29 @@ def _report(diags: Diagnostics, args) -> None:
         print(render_diagnostics(diags) if color_wanted(sys.stderr) else diags.render(), file=sys.stderr)
 
 
-def _load(args, diags: Diagnostics):
-    from . import ArchFile, syntax
-    from .elaborate import load_module
+@contextlib.contextmanager
+def _source_limit(args):
+    """--max-source-bytes: the limit is read while reading and parsing, so set it for that only."""
+    from . import syntax
 
-    saved = syntax.MAX_SOURCE_BYTES  # the limit is read while parsing: set it for this load only
+    saved = syntax.MAX_SOURCE_BYTES
     syntax.MAX_SOURCE_BYTES = args.max_source_bytes or saved
     try:
-        module = load_module(args.file, diags=diags, include_root=args.include_root)
+        yield
+    finally:
+        syntax.MAX_SOURCE_BYTES = saved
+
+
+def _load(args, diags: Diagnostics):
+    from . import ArchFile
+    from .elaborate import load_module
+
+    try:
+        with _source_limit(args):
+            module = load_module(args.file, diags=diags, include_root=args.include_root)
     except ArchError as err:
         diags.extend(err)
         raise _Failed() from None
-    finally:
-        syntax.MAX_SOURCE_BYTES = saved
     if diags.errors:
         raise _Failed()
     return ArchFile(module, diags, args.strict, args.max_nodes)
@@ -161,6 +171,13 @@ def _network(args, diags: Diagnostics):
     return net
 
 
+def output_mode() -> int:
+    """The permissions of a new output file: what the umask allows (mkstemp makes files private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: str, data: bytes | str) -> None:
     """Write a file so that a reader sees the old content or the new, never a half-written file."""
     import tempfile
@@ -171,9 +188,7 @@ def write_atomic(path: str, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; outputs follow the umask
+        os.chmod(tmp, output_mode())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -267,15 +282,13 @@ def cmd_graph(args, diags: Diagnostics) -> int:
 
 
 def cmd_fmt(args, diags: Diagnostics) -> int:
-    from . import syntax
     from .fmt import format_file
 
     changed = []
-    saved = syntax.MAX_SOURCE_BYTES
     for path in args.files:
-        syntax.MAX_SOURCE_BYTES = args.max_source_bytes or saved
         try:
-            old, new = format_file(path)
+            with _source_limit(args):
+                old, new = format_file(path)
         except ArchError as err:
             with contextlib.suppress(OSError):
                 diags.sources[path] = Path(path).read_text(encoding="utf-8", errors="replace")
@@ -284,8 +297,6 @@ def cmd_fmt(args, diags: Diagnostics) -> int:
         except RecursionError:
             diags.error("nesting too deep to format", Span(path, 0, 0))
             continue
-        finally:
-            syntax.MAX_SOURCE_BYTES = saved
         if new != old:
             changed.append(path)
             if not args.check:

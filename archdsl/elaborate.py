@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-
 from . import ops
 from . import syntax as S
 from .errors import ArchError, Diagnostics, Span, did_you_mean
 from .expr import Env, TensorView, evaluate, type_name
+from .init import INIT_OPS, SCHEMES
 from .ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
 from .ops import REQUIRED, OpError, fmt_shape
 
@@ -442,8 +441,6 @@ class Elaborator:
         return flow
 
     def _init(self, stmt: S.Init, ctx: _Ctx, flow):
-        from .init import SCHEMES
-
         if stmt.scheme not in SCHEMES:
             raise ArchError(f"unknown initialisation '{stmt.scheme}'", stmt.span, did_you_mean(stmt.scheme, SCHEMES))
         args = {}
@@ -461,11 +458,8 @@ class Elaborator:
         if bad:
             raise ArchError(f"{stmt.scheme} takes {', '.join(SCHEMES[stmt.scheme]) or 'no arguments'}", stmt.span)
         if stmt.op in ops.REGISTRY:
-            from .init import INIT_OPS
-
             if stmt.op not in INIT_OPS:
-                raise ArchError(f"init {stmt.op}: {stmt.op} has no weights to initialise", stmt.span,
-                                f"init reaches {', '.join(INIT_OPS)}, or a layer by its label")
+                raise ArchError(f"init {stmt.op}: {stmt.op} has no weights to initialise", stmt.span, _INIT_REACH)
             ctx.scope.inits[stmt.op] = (stmt.scheme, args)
         else:  # a module label: checked once the network is built (it may be defined later)
             ctx.scope.label_inits[stmt.op] = (stmt.scheme, args)
@@ -474,15 +468,13 @@ class Elaborator:
 
     def _check_label_inits(self) -> None:
         """Each ``init LABEL`` must reach a conv, linear or normalisation module of that name."""
-        from .init import INIT_OPS
-
         for scope, stmt in self.label_inits:
             nodes = [n for n in scope.nodes() if n.name == stmt.op]
             if any(n.op in INIT_OPS for n in nodes):
                 continue
             if nodes:
                 self.diags.error(f"init {stmt.op}: the module '{stmt.op}' is a {nodes[0].op}, which has no weights "
-                                 "to initialise", stmt.span, "init reaches conv, conv_transpose, linear and norm layers")
+                                 "to initialise", stmt.span, _INIT_REACH)
                 continue
             labels = {n.name for n in scope.nodes() if n.op in INIT_OPS}
             self.diags.error(f"init {stmt.op}: no op kind or module label '{stmt.op}' here", stmt.span,
@@ -814,6 +806,7 @@ _INIT_CHOICES = {  # the string arguments of torch.nn.init
     "nonlinearity": ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                      "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"),
 }
+_INIT_REACH = f"init reaches {', '.join(INIT_OPS)}, or a layer by its label"
 _RULE_BUGS = (ArithmeticError, TypeError, ValueError, IndexError, KeyError)
 
 

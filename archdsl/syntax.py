@@ -295,6 +295,11 @@ def _token_span(tok: Token, file: str) -> Span:
     return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
+def _too_deep(span: Span) -> ArchError:
+    return ArchError(f"program nested deeper than {MAX_TREE_DEPTH} levels", span,
+                     "long chains of operators or 'else if' nest too; split them with let")
+
+
 class _Seq(tuple):
     """A sequence under construction (statements, arguments, parameters) with its extent:
     the brackets around it belong to the span of the construct that holds it."""
@@ -332,8 +337,7 @@ class _ToAst:
         """Set ``node``'s depth from its children ``c``; refuse it if too deep."""
         depth = 1 + max([getattr(x, "_depth", 0) for x in c if type(x) is not Token], default=0)
         if depth > MAX_TREE_DEPTH:
-            raise ArchError(f"program nested deeper than {MAX_TREE_DEPTH} levels", node.span,
-                            "long chains of operators or 'else if' nest too; split them with let")
+            raise _too_deep(node.span)
         object.__setattr__(node, "_depth", depth)
         return node
 
@@ -355,7 +359,11 @@ class _ToAst:
         return Span(self.file, *first, *last)
 
     def _tok(self, tok: Token) -> Span:
-        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return _token_span(tok, self.file)
+
+    def _items(self, c):
+        """The children that are not tokens or placeholders: statements, expressions."""
+        return tuple(x for x in c if x is not None and not isinstance(x, Token))
 
     def _seq(self, c, items):
         seq = _Seq(items)
@@ -386,7 +394,7 @@ class _ToAst:
         return self._done(Param(str(c[0]), c[2], self._span(c)), c)
 
     def body_block(self, c):  # "{" _stmt* "}"
-        return self._seq(c, [x for x in c[1:-1] if not isinstance(x, Token)])
+        return self._seq(c, self._items(c))
 
     def block_def(self, c):  # "block" NAME "(" [params] ")" body_block
         return self._done(BlockDef(str(c[1]), tuple(c[3] or ()), tuple(c[5]), self._span(c)), c)
@@ -450,7 +458,7 @@ class _ToAst:
         return self._done(Container(str(c[0]), tuple(tuple(b) for b in c[2:-1:2]), self._span(c)), c)
 
     def branch(self, c):  # _stmt*
-        return self._seq(c, [x for x in c if not isinstance(x, Token)])
+        return self._seq(c, self._items(c))
 
     def args(self, c):  # arg ("," arg)* [","]
         return self._seq(c, [a for a in c[::2] if a is not None])
@@ -508,9 +516,6 @@ class _ToAst:
     def attr(self, c):  # postfix "." NAME
         return self._done(Attr(self._span(c), c[0], str(c[2])), c)
 
-    def _items(self, c):
-        return tuple(x for x in c if x is not None and not isinstance(x, Token))
-
     def tuple(self, c):
         return self._done(TupleExpr(self._span(c), self._items(c)), c)
 
@@ -562,8 +567,7 @@ class _Chain:
         c, ast = self.c, self.ast
         x = c[self.pos]
         if depth > MAX_TREE_DEPTH:
-            raise ArchError(f"program nested deeper than {MAX_TREE_DEPTH} levels", Span(ast.file, *_start(x)),
-                            "long chains of operators or 'else if' nest too; split them with let")
+            raise _too_deep(Span(ast.file, *_start(x)))
         self.pos += 1
         if not isinstance(x, Token):
             return x
@@ -626,17 +630,12 @@ class _Nesting:
     """Open brackets while lexing: 10,000 '(' fail at the 65th, before the parser stack grows."""
 
     depth = 0
-    file = "<string>"
-
-    @classmethod
-    def reset(cls, file: str) -> None:
-        cls.depth, cls.file = 0, file
 
 
 def _open_bracket(tok: Token) -> Token:
     _Nesting.depth += 1
     if _Nesting.depth > MAX_NESTING:
-        raise ArchError(f"brackets nested deeper than {MAX_NESTING} levels", _token_span(tok, _Nesting.file),
+        raise ArchError(f"brackets nested deeper than {MAX_NESTING} levels", _BUILDER._tok(tok),
                         "move part of it into a block or a let")
     return tok
 
@@ -663,7 +662,7 @@ def _parse(text: str, start: str, file: str):
     check_size(text, file)
     p = parser()
     with _LOCK:
-        _Nesting.reset(file)
+        _Nesting.depth = 0
         _BUILDER.file = file
         return p.parse(text, start=start)
 

@@ -86,6 +86,8 @@ def _save_with_external_data(model: onnx.ModelProto, path: str) -> None:
     import shutil
     import tempfile
 
+    from ..cli import output_mode
+
     target = Path(path)
     data_name = target.name + ".data"
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -93,10 +95,8 @@ def _save_with_external_data(model: onnx.ModelProto, path: str) -> None:
         onnx.save_model(model, str(tmp / target.name), save_as_external_data=True, all_tensors_to_one_file=True,
                         location=data_name, size_threshold=1024)
         onnx.checker.check_model(str(tmp / target.name), full_check=True)
-        umask = os.umask(0)
-        os.umask(umask)
         for name in (data_name, target.name):
-            os.chmod(tmp / name, 0o666 & ~umask)
+            os.chmod(tmp / name, output_mode())
             os.replace(tmp / name, target.parent / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

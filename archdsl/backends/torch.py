@@ -235,13 +235,15 @@ class _Emitter:
             if isinstance(item, Node) and item.op == "input":
                 continue
             ins = [var[v] for v in item.inputs]
+            as_module = False  # a call of a submodule of this class (not a scope, not a function)
             if isinstance(item, Scope):
                 expr, outs = f"{_self(item.name)}({ins[0]})", item.outputs
                 hint = "out"
             else:
                 outs = [(item.id, k) for k in range(len(item.shapes))]
                 hint = "out"
-                if item.name in modules and isinstance(item, Node) and self.is_module(item, scope.kind == "seq"):
+                as_module = item.name in modules and self.is_module(item, scope.kind == "seq")
+                if as_module:
                     expr = f"{_self(item.name)}({ins[0]})"
                 else:
                     expr = self.functional(item, ins)
@@ -259,7 +261,7 @@ class _Emitter:
             for v, t in zip(outs, targets):
                 var[v] = t
                 name_last[t] = max(name_last.get(t, -1), last.get(v, -1))
-            if safe and item.op in INPLACE_OPS and inplace is not None and expr == f"{_self(item.name)}({ins[0]})":
+            if safe and as_module and item.op in INPLACE_OPS and inplace is not None:
                 inplace.add(item.name)
             if safe and item.op in INPLACE_OPS and expr.startswith("F.") and expr.endswith(")"):
                 expr = expr[:-1] + ", inplace=True)"
