@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from common import PYTHON, ROOT, fmt_s, load_average, machine, table
-from scaling import GC_HEADER, gc_table
+from scaling import GC_HEADER, HEADER, gc_table, rows as scaling_rows
 
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ("startup", "scaling", "forward", "onnx_export")
@@ -103,20 +103,6 @@ caused them):
 def section_scaling(r: dict) -> str:
     if "error" in r:
         return f"## Scaling: `archdsl check` on 1,000 to 100,000 nodes\n\n{r['error']}\n"
-    rows = []
-    for shape, res in r["results"].items():
-        base, prev = res["base"], None
-        for x in res["sizes"]:
-            t = x["check"]["median"]
-            above = lambda y: y["check"]["median"] - base["check"]["median"]
-            grow = (f"{above(x) / above(prev):.1f}x for {(x['nodes'] - base['nodes']) / (prev['nodes'] - base['nodes']):.1f}x"
-                    if prev else "")
-            mem = (f"{(x['rss_peak'] - base['rss_peak']) / (prev['rss_peak'] - base['rss_peak']):.1f}x"
-                   if prev and prev['rss_peak'] - base['rss_peak'] >= 2**20 else "")
-            rows.append([shape, f"{x['nodes']:,}", fmt_s(t), f"{x['per_node_s'] * 1e6:.0f} µs", grow,
-                         fmt_s(x["process"]["median"]), f"{x['rss_peak'] / 2**20:.0f} MiB",
-                         f"{x['per_node_bytes'] / 1024:.1f} KiB", mem])
-            prev = x
     ten = {s: x for s, res in r["results"].items() for x in res["sizes"] if x["size"] == 10000}
     verdict = ", ".join(f"{s} {fmt_s(x['process']['median'])}" for s, x in ten.items()) or "no 10,000-node run"
     target = "not measured" if r.get("target_10k_under_2s") is None else yes(r["target_10k_under_2s"])
@@ -142,8 +128,7 @@ the process (parse, elaborate, shape-check, the totals it prints); *process* is 
 Per-node figures and growth are above a 10-node network of the same shape, so linear growth
 reads 10x for 10x nodes.
 
-{table(["shape", "nodes", "check", "per node", "time growth", "process", "peak RSS", "RSS per node",
-        "RSS growth"], rows)}
+{table(HEADER, scaling_rows(r["results"]))}
 
 Target: 10,000 nodes checked in under 2 s (whole process): {target} ({verdict}).
 {gc_part}"""

@@ -109,6 +109,29 @@ def measure(path: Path, reps: int) -> dict:
             "source_bytes": path.stat().st_size, "runs": reps}
 
 
+HEADER = ["shape", "nodes", "check", "per node", "time growth", "process", "peak RSS", "RSS per node",
+          "RSS growth"]
+
+
+def rows(results: dict) -> list[list[str]]:
+    """One row per shape and size: time and peak RSS, per node and growth above the 10-node cost."""
+    out = []
+    for shape, res in results.items():
+        base, prev = res["base"], None
+        for x in res["sizes"]:
+            t = x["check"]["median"]
+            above = lambda y: y["check"]["median"] - base["check"]["median"]
+            grow = (f"{above(x) / above(prev):.1f}x for {(x['nodes'] - base['nodes']) / (prev['nodes'] - base['nodes']):.1f}x"
+                    if prev else "")
+            mem = (f"{(x['rss_peak'] - base['rss_peak']) / (prev['rss_peak'] - base['rss_peak']):.1f}x"
+                   if prev and prev['rss_peak'] - base['rss_peak'] >= 2**20 else "")
+            out.append([shape, f"{x['nodes']:,}", fmt_s(t), f"{x['per_node_s'] * 1e6:.0f} µs", grow,
+                        fmt_s(x["process"]["median"]), f"{x['rss_peak'] / 2**20:.0f} MiB",
+                        f"{x['per_node_bytes'] / 1024:.1f} KiB", mem])
+            prev = x
+    return out
+
+
 GC_HEADER = ["shape", "nodes", "check", "check, Python's default GC thresholds", "growth", "growth, default GC"]
 
 
@@ -153,24 +176,13 @@ def main() -> int:
                 print(f"scaling: {shape} {big} nodes, default GC thresholds", file=sys.stderr, flush=True)
                 results[shape]["gc_default"] = {
                     str(n): run_check(Path(tmp) / f"{shape}_{n}.arch", default_gc=True)["check"] for n in big}
-    rows = []
-    for shape, res in results.items():
-        base, prev = res["base"], None
+    for res in results.values():  # cost per node above the 10-node network of the same shape
+        base = res["base"]
         for r in res["sizes"]:
-            t, n = r["check"]["median"], r["nodes"]
-            dn = n - base["nodes"]
-            r["per_node_s"] = (t - base["check"]["median"]) / dn
+            dn = r["nodes"] - base["nodes"]
+            r["per_node_s"] = (r["check"]["median"] - base["check"]["median"]) / dn
             r["per_node_bytes"] = (r["rss_peak"] - base["rss_peak"]) / dn
-            above = lambda x: x["check"]["median"] - base["check"]["median"]
-            grow = f"{above(r) / above(prev):.1f}x for {dn / (prev['nodes'] - base['nodes']):.1f}x nodes" if prev else ""
-            grow_m = (f"{(r['rss_peak'] - base['rss_peak']) / (prev['rss_peak'] - base['rss_peak']):.1f}x"
-                      if prev and prev['rss_peak'] - base['rss_peak'] >= 2**20 else "")
-            rows.append([shape, f"{n:,}", fmt_s(t), f"{r['per_node_s'] * 1e6:.0f} µs", grow,
-                         fmt_s(r["process"]["median"]), f"{r['rss_peak'] / 2**20:.0f} MiB",
-                         f"{r['per_node_bytes'] / 1024:.1f} KiB", grow_m])
-            prev = r
-    print(table(["shape", "nodes", "check", "per node", "time growth", "process", "peak RSS",
-                 "RSS per node", "RSS growth"], rows))
+    print(table(HEADER, rows(results)))
     gc_rows = gc_table(results)
     if gc_rows:
         print(table(GC_HEADER, gc_rows))
