@@ -17,6 +17,7 @@ from typing import Any
 from .elaborate import DEFAULT_MAX_NODES, STEPS_PER_NODE
 from .syntax import MAX_SOURCE_BYTES
 from .errors import ArchError, Diagnostics, Span
+from .files import check_output, output_mode, read_source, write_atomic, write_output  # noqa: F401 (re-exported)
 
 
 def _define(text: str) -> tuple[str, Any]:
@@ -153,6 +154,7 @@ def _load(args, diags: Diagnostics):
 
 
 def _network(args, diags: Diagnostics):
+    """(the loaded file, the elaborated network named by --network, or the first)."""
     arch = _load(args, diags)
     if not arch.networks:
         diags.error("no network is defined", Span(args.file, 0, 0),
@@ -168,31 +170,19 @@ def _network(args, diags: Diagnostics):
     net = arch.elaborate(name, diags, **dict(args.defines))
     if net is None or diags.errors:
         raise _Failed()
-    return net
+    return arch, net
 
 
-def output_mode() -> int:
-    """The permissions of a new output file: what the umask allows (mkstemp makes files private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _inputs(arch, args) -> list[str]:
+    """Every file this run reads: an output may be none of them."""
+    return [*arch.module.sources, *([args.weights] if getattr(args, "weights", None) else [])]
 
 
-def write_atomic(path: str, data: bytes | str) -> None:
-    """Write a file so that a reader sees the old content or the new, never a half-written file."""
-    import tempfile
-
-    target = Path(path)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-        os.chmod(tmp, output_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _wrote(path: str, what: str = "") -> None:
+    if path != "-" and os.path.isfile(path):
+        size = os.path.getsize(path)
+        shown = f"{size:,} bytes" if size < 10_000 else f"{size / 2**20:.1f} MiB" if size > 2**20 else f"{size / 1024:.0f} KiB"
+        print(f"wrote {path} ({shown}){what}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -230,7 +220,7 @@ def cmd_check(args, diags: Diagnostics) -> int:
 def cmd_summary(args, diags: Diagnostics) -> int:
     from .analysis import summarize
 
-    net = _network(args, diags)
+    _, net = _network(args, diags)
     s = summarize(net, args.depth)
     _report(diags, args)
     if args.json:
@@ -248,18 +238,19 @@ def cmd_summary(args, diags: Diagnostics) -> int:
 
 
 def cmd_compile(args, diags: Diagnostics) -> int:
-    net = _network(args, diags)
+    arch, net = _network(args, diags)
+    if args.output:  # before any work: a refused output costs nothing
+        for path in (args.output, args.output + ".data") if args.target == "onnx" else (args.output,):
+            check_output(path, _inputs(arch, args))
     _report(diags, args)
     if args.target == "torch":
         from .backends.torch import generate
 
-        source = generate(net, source_name=Path(args.file).name)
-        if args.output:
-            write_atomic(args.output, source)
-        else:
-            sys.stdout.write(source)
+        source = generate(net, source_name=Path(arch.file).name)
+        write_output(args.output or "-", source, _inputs(arch, args))
+        _wrote(args.output or "-")
         return 0
-    if not args.output:
+    if not args.output or args.output == "-":
         diags.error("--target onnx needs an output file: -o model.onnx")
         raise _Failed()
     from .backends.onnx import export
@@ -269,15 +260,18 @@ def cmd_compile(args, diags: Diagnostics) -> int:
     if any(t.data_location == t.EXTERNAL for t in model.graph.initializer):
         print(f"note: the weights are in {args.output}.data beside the model (ONNX external data: "
               "the model is over protobuf's 2 GiB limit); keep the two files together", file=sys.stderr)
+    _wrote(args.output, "" if args.weights else "; its weights are random (give trained ones with --weights)")
     return 0
 
 
 def cmd_graph(args, diags: Diagnostics) -> int:
-    net = _network(args, diags)
+    arch, net = _network(args, diags)
+    check_output(args.output, _inputs(arch, args))
     from .backends.graph import write
 
     write(net, args.output, depth=args.depth, rankdir=args.rankdir, diags=diags)
     _report(diags, args)  # after writing: the writer may add warnings (e.g. Mermaid's edge limit)
+    _wrote(args.output)
     return 0
 
 
@@ -290,8 +284,8 @@ def cmd_fmt(args, diags: Diagnostics) -> int:
             with _source_limit(args):
                 old, new = format_file(path)
         except ArchError as err:
-            with contextlib.suppress(OSError):
-                diags.sources[path] = Path(path).read_text(encoding="utf-8", errors="replace")
+            with contextlib.suppress(ArchError):  # quote lines only of a file that is .arch source
+                diags.sources[path] = read_source(path, limit=args.max_source_bytes or MAX_SOURCE_BYTES)
             diags.extend(err)
             continue
         except RecursionError:
@@ -300,9 +294,11 @@ def cmd_fmt(args, diags: Diagnostics) -> int:
         if new != old:
             changed.append(path)
             if not args.check:
-                mode = os.stat(path).st_mode
-                write_atomic(path, new)
-                os.chmod(path, mode & 0o7777)  # the temporary file was private
+                try:  # in place: a symlink keeps pointing at the file, hard links and modes stay
+                    write_output(path, new)
+                except ArchError as err:
+                    changed.pop()
+                    diags.extend(err)
     for path in changed:
         print(f"would reformat {path}" if args.check else f"reformatted {path}",
               file=sys.stdout if args.check else sys.stderr)

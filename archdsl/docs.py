@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in stale:
             print(f"{p} is out of date; run: python -m archdsl.docs", file=sys.stderr)
         return 1 if stale else 0
-    from .cli import write_atomic
+    from .files import write_atomic
 
     for p in stale:
         p.parent.mkdir(parents=True, exist_ok=True)

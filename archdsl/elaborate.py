@@ -18,7 +18,8 @@ from typing import Any
 from . import ops
 from . import syntax as S
 from .errors import ArchError, Diagnostics, Span, did_you_mean
-from .expr import Env, TensorView, evaluate, type_name
+from .files import STDIO, read_source
+from .expr import FAILED, Env, TensorView, evaluate, type_name
 from .init import INIT_OPS, SCHEMES
 from .ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
 from .ops import REQUIRED, OpError, fmt_shape
@@ -63,41 +64,27 @@ class Module:
 
 def load_module(path: str | Path | None, text: str | None = None, diags: Diagnostics | None = None,
                 include_root: str | Path | None = None) -> Module:
-    """Parse a file and its imports.  Errors go to ``diags`` (raised if it is None)."""
+    """Parse a file and its imports.  Errors go to ``diags`` (raised if it is None).
+
+    Imports may not leave ``include_root``, which is the main file's directory unless given (the
+    current directory for source text without a file): a downloaded ``.arch`` file cannot make
+    archdsl read, and quote in a diagnostic, a file elsewhere on the machine.
+    """
     diags = diags if diags is not None else Diagnostics()
     file = str(path) if path is not None else "<string>"
     if text is None:
-        text = read_source(Path(file), Span(file, 0, 0), regular=False)
+        text = read_source(file, display="<stdin>" if file == STDIO else None, limit=S.MAX_SOURCE_BYTES)
+        if file == STDIO:
+            file = "<stdin>"
+    if include_root is None:
+        include_root = Path(file).parent if path is not None and file not in ("<stdin>", "<string>") else Path.cwd()
     mod = Module(file)
-    _load_into(mod, file, text, diags, [], Path(include_root).resolve() if include_root else None)
+    _load_into(mod, file, text, diags, [], Path(include_root).resolve())
     return mod
 
 
-def read_source(p: Path, span: Span, display: str | None = None, regular: bool = True) -> str:
-    """Read at most MAX_SOURCE_BYTES (+1 to notice more): /dev/zero or a 50 GB file end quickly.
-
-    An import must be a regular file (a FIFO or a device could block forever); the file named on
-    the command line may be anything readable, such as /dev/stdin.
-    """
-    try:
-        if regular and p.exists() and not p.is_file():
-            raise ArchError(f"{display or p} is not a regular file", span)
-        with p.open("rb") as f:
-            data = f.read(S.MAX_SOURCE_BYTES + 1)
-    except FileNotFoundError:
-        raise ArchError(f"no such file: {display or p}", span) from None
-    except OSError as err:
-        raise ArchError(f"cannot read {display or p}: {err.strerror or err}", span) from None
-    if len(data) > S.MAX_SOURCE_BYTES:
-        S.check_size(data[:S.MAX_SOURCE_BYTES].decode("utf-8", "ignore"), display or str(p), truncated=True)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ArchError(f"{display or p} is not UTF-8 text (byte {err.start})", span) from None
-
-
 def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: list[str],
-               root: Path | None) -> None:
+               root: Path) -> None:
     diags.sources[file] = text
     mod.sources[file] = text
     try:
@@ -111,8 +98,13 @@ def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: lis
             target = (here.parent / item.path).resolve()
             display = os.path.normpath(os.path.join(os.path.dirname(file), item.path))
             key = str(target)
-            if root is not None and not target.is_relative_to(root):
-                diags.error(f"import '{item.path}' is outside the include root {root}", item.span)
+            if not target.is_relative_to(root):
+                diags.error(f"import '{item.path}' is outside the include root {root}", item.span,
+                            "imports stay below the main file's directory; widen it with --include-root DIR")
+                continue
+            if target.suffix != ".arch":
+                diags.error(f"import '{item.path}' does not name an .arch file", item.span,
+                            "imports read .arch source only")
                 continue
             if key in stack or key == str(here):
                 chain = " -> ".join(Path(s).name for s in [*stack, str(here), key])
@@ -124,7 +116,7 @@ def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: lis
                 diags.error(f"imports nested deeper than {MAX_IMPORT_DEPTH} files", item.span)
                 continue
             try:
-                sub = read_source(target, item.span, display)
+                sub = read_source(target, item.span, display, limit=S.MAX_SOURCE_BYTES)
             except ArchError as err:
                 diags.extend(err)
                 continue
@@ -205,6 +197,7 @@ class Elaborator:
                 self.globals.values[let.name] = evaluate(let.value, self.globals)
             except ArchError as err:
                 diags.extend(err)
+                self.globals.values[let.name] = FAILED  # later uses are not errors of their own
 
     # ------------------------------------------------------------------ entry point
     def network(self, name: str, overrides: dict[str, Any]) -> Network:
@@ -700,6 +693,8 @@ class Elaborator:
             try:
                 text = re.sub(r"\{([^{}]*)\}", sub, label.text)
             except ArchError as err:
+                if not err.diagnostics:  # follows from an error already reported
+                    raise
                 raise ArchError(err.diagnostics[0].message, label.span, err.diagnostics[0].hint) from None
         if not text or "." in text or text.startswith("_") or text in MODULE_RESERVED \
                 or any(ch.isspace() or not ch.isprintable() for ch in text) or len(text) > 128:

@@ -61,6 +61,23 @@ _BIN: dict[str, Callable] = {
 }
 
 
+class FollowOnError(ArchError):
+    """An error that follows from one already reported (a name whose definition failed): it
+    carries no diagnostic of its own, so that one mistake gets one message."""
+
+    def __init__(self):
+        super().__init__([])
+
+    @property
+    def span(self):
+        from .errors import NO_SPAN
+
+        return NO_SPAN
+
+
+FAILED = object()  # the value of a name whose definition was an error (reported there)
+
+
 class Env:
     """Constants visible at a point in the program (lexically nested)."""
 
@@ -92,7 +109,26 @@ def type_name(v) -> str:
     return {bool: "bool", int: "int", float: "float", str: "string", tuple: "tuple"}.get(type(v), "tensor")
 
 
-MAX_LEN = 1_000_000  # characters of a string, items of a tuple
+MAX_LEN = 1_000_000  # characters of a string
+MAX_ITEMS = 100_000  # the size of a tuple: its items through nested tuples, a string's characters each
+
+
+def value_size(v, limit: int = MAX_ITEMS) -> int:
+    """The size of ``v`` about as printed: an item each, nested tuples counted through, a string
+    its characters; the count stops once past ``limit``.
+
+    Tuples share their items, so ``(t, t)`` nested 60 deep is small in memory but has 2**60 items
+    once printed; counting with a budget keeps the check as cheap as the value is allowed to be.
+    """
+    n, stack = 0, [v]
+    while stack and n <= limit:
+        x = stack.pop()
+        if isinstance(x, str):
+            n += len(x)
+        elif isinstance(x, tuple):
+            n += len(x)
+            stack.extend(i for i in x if isinstance(i, (tuple, str)))
+    return n
 
 
 def _check_size(v, span):
@@ -102,8 +138,11 @@ def _check_size(v, span):
         raise ArchError(f"the result is not a finite number ({v})", span)
     if isinstance(v, complex):  # (-8) ** 0.5
         raise ArchError("the result is not a real number", span)
-    if isinstance(v, (tuple, str)) and len(v) > MAX_LEN:
-        raise ArchError(f"value too large ({len(v)} items; the limit is {MAX_LEN})", span)
+    if isinstance(v, str) and len(v) > MAX_LEN:
+        raise ArchError(f"string too long ({len(v):,} characters; the limit is {MAX_LEN:,})", span)
+    if isinstance(v, tuple) and value_size(v) > MAX_ITEMS:
+        raise ArchError(f"tuple too large (over {MAX_ITEMS:,} items, nested tuples counted)", span,
+                        "archdsl values are small configuration tables")
     return v
 
 
@@ -120,9 +159,13 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], TensorView | None] | 
         return e.value
     if isinstance(e, S.Name):
         try:
-            return env.lookup(e.id)
+            v = env.lookup(e.id)
         except KeyError:
             pass
+        else:
+            if v is FAILED:
+                raise FollowOnError()
+            return v
         if tensors is not None:
             view = tensors(e.id)
             if view is not None:
@@ -158,7 +201,7 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], TensorView | None] | 
     if isinstance(e, S.Ternary):
         return ev(e.then) if ev(e.cond) else ev(e.orelse)
     if isinstance(e, (S.TupleExpr, S.ListExpr)):
-        return tuple(ev(i) for i in e.items)
+        return _check_size(tuple(ev(i) for i in e.items), e.span)
     if isinstance(e, S.Index):
         v, i = ev(e.value), ev(e.index)
         if isinstance(v, TensorView):
@@ -184,8 +227,9 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], TensorView | None] | 
                 raise ArchError("exponent too large", e.span)
         if e.op == "*" and {type(left), type(right)} & {str, tuple}:  # check before building it
             seq, n = (left, right) if isinstance(left, (str, tuple)) else (right, left)
-            if isinstance(n, int) and len(seq) * n > MAX_LEN:
-                raise ArchError("repetition too large", e.span, f"strings and tuples are limited to {MAX_LEN} items")
+            size, limit = (len(seq), MAX_LEN) if isinstance(seq, str) else (max(1, value_size(seq)), MAX_ITEMS)
+            if isinstance(n, int) and size * n > limit:
+                raise ArchError("repetition too large", e.span, f"the limit is {limit:,} items")
         try:
             if e.op in ("+", "-", "*", "/", "//", "%", "**", "<", "<=", ">", ">="):
                 for v in (left, right):

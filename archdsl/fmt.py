@@ -636,10 +636,10 @@ def format_source(text: str, file: str = "<string>") -> str:
 
 def format_file(path: str | Path) -> tuple[str, str]:
     """(old text, formatted text) of a file; read as ``check`` reads it (UTF-8, size limit)."""
-    from .elaborate import read_source
-    from .errors import Span
+    from .files import read_source
+    from .syntax import MAX_SOURCE_BYTES
 
-    text = read_source(Path(path), Span(str(path), 0, 0), regular=False)
+    text = read_source(str(path), limit=MAX_SOURCE_BYTES)
     return text, format_source(text, str(path))
 
 

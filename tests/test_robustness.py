@@ -156,8 +156,12 @@ def test_cli_on_bombs(tmp_path, capsys):
     start = time.perf_counter()
     assert main(["check", str(big)]) == 1
     assert "source longer than" in capsys.readouterr().err
-    assert main(["check", "/dev/zero"]) == 1  # endless input: read up to the limit, then stop
-    assert "longer than" in capsys.readouterr().err
+    assert main(["check", "/dev/zero"]) == 1  # a device is not a source file
+    assert "/dev/zero is a character device" in capsys.readouterr().err
+    with open("/dev/zero", "rb") as zero:  # endless standard input: read up to the limit, then stop
+        r = subprocess.run([sys.executable, "-m", "archdsl", "check", "-"], stdin=zero, capture_output=True,
+                           text=True, timeout=TIME_BOUND)
+    assert r.returncode == 1 and "<stdin>" in r.stderr and "longer than" in r.stderr, r.stderr
     wide = tmp_path / "wide.arch"  # fewer characters than the limit, more bytes
     wide.write_text("# " + "é" * 600_000 + "\n" + HEAD + "    x -> relu\n}\n", encoding="utf-8")
     assert main(["check", str(wide)]) == 1
@@ -475,8 +479,11 @@ def test_include_root(tmp_path, capsys):
         assert main(["check", str(root / name), "--include-root", str(root)]) == 1, name
         err = capsys.readouterr().err
         assert "outside the include root" in err and f"{name}:1:1" in err, err
-        # without the flag the same files load
-        assert main(["check", str(root / name)]) == 0, name
+        # without the flag the root is the main file's directory: refused too
+        assert main(["check", str(root / name)]) == 1, name
+        assert "outside the include root" in capsys.readouterr().err
+        # a wider root lets them load
+        assert main(["check", str(root / name), "--include-root", str(root.parent)]) == 0, name
         capsys.readouterr()
     assert "outside the include root" in str(_load_error(root / "up.arch", include_root=root))
 
@@ -490,8 +497,8 @@ def test_imports_of_special_files(tmp_path):
                       "binary.arch": "", "binary_user.arch": 'import "binary.arch"\n'})
     (tmp_path / "binary.arch").write_bytes(b"\xff\xfe\x00garbage")
     start = time.perf_counter()
-    for name, message in [("fifo_user", "not a regular file"), ("dir_user", "not a regular file"),
-                          ("zero_user", "not a regular file"), ("missing", "no such file"),
+    for name, message in [("fifo_user", "is a FIFO"), ("dir_user", "is a directory"),
+                          ("zero_user", "outside the include root"), ("missing", "no such file"),
                           ("binary_user", "not UTF-8")]:
         err = _load_error(tmp_path / f"{name}.arch")
         assert message in str(err) and err.span.line == 1, (name, str(err))

@@ -499,7 +499,7 @@ def write(net: Network, path: str | Path, depth: int | None = None, rankdir: str
     DOT text is written next to ``path`` as ``.dot`` and an :class:`ArchError` says how to install
     Graphviz; the requested file is not created.
     """
-    from ..cli import write_atomic
+    from ..files import write_atomic
 
     target = Path(path)
     fmt = FORMATS.get(target.suffix.lower())
