@@ -60,13 +60,19 @@ class Summary:
 
     def totals_lines(self) -> list[str]:
         t = self.totals
+        buffers = t["weights_and_buffers"] - t["params"]
         return [
-            f"parameters:             {t['params']:,} ({t['trainable_params']:,} trainable)",
+            f"parameters:             {t['params']:,} (all trainable)",
+            f"buffers:                {buffers:,} values"
+            + (" (batch-norm running statistics; not trained, saved in the state_dict)" if buffers else ""),
             f"MACs:                   {t['macs']:,} ({t['macs'] / 1e9:.2f} G)",
             f"forward activations:    {t['activations']:,} values ({t['activation_bytes'] / 2**20:.1f} MiB float32)",
             f"parameter memory:       {t['param_bytes'] / 2**20:.1f} MiB float32",
             f"input:                  {t['input']}   output: {t['output']}",
         ]
+
+    FOOTER = ("receptive field SIZE/JUMP, in input pixels: one output value sees a SIZE x SIZE window of the\n"
+              "input, and neighbouring values are JUMP pixels apart; 'global': it sees the whole input")
 
     def to_text(self) -> str:
         table = [list(self.COLUMNS)] + [r.cells() for r in self.rows]
@@ -78,7 +84,7 @@ class Summary:
                                    for i, (c, w) in enumerate(zip(row, widths))).rstrip())
             if k == 0:
                 lines.append("  ".join("-" * w for w in widths))
-        return "\n".join(lines + [""] + self.totals_lines())
+        return "\n".join(lines + [""] + self.totals_lines() + ["", self.FOOTER])
 
     def to_rich(self):
         from rich.table import Table
@@ -96,7 +102,7 @@ class Summary:
 
         head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r.cells()) + "</tr>" for r in self.rows)
-        foot = "<br>".join(escape(x) for x in self.totals_lines())
+        foot = "<br>".join(escape(x) for x in [*self.totals_lines(), *self.FOOTER.split("\n")])
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{foot}</p>"
 
     def __str__(self) -> str:
@@ -198,7 +204,9 @@ def summarize(net: Network, depth: int | None = None) -> Summary:
     costs = _costs(net, nodes)
     total_p = sum(c[0] for c in costs)
     totals = {
+        # every parameter archdsl makes has requires_grad; "trainable_params" stays for old readers
         "params": total_p, "trainable_params": total_p, "weights_and_buffers": sum(c[1] for c in costs),
+        "buffers": sum(c[1] for c in costs) - total_p,
         "macs": sum(c[2] for c in costs), "activations": sum(c[3] for c in costs),
         "activation_bytes": sum(c[3] for c in costs) * BYTES, "param_bytes": total_p * BYTES,
         "input": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.inputs.items()),

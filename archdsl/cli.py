@@ -16,7 +16,7 @@ from typing import Any
 
 from .elaborate import DEFAULT_MAX_NODES, STEPS_PER_NODE
 from .syntax import MAX_SOURCE_BYTES
-from .errors import ArchError, Diagnostics, Span
+from .errors import ArchError, Diagnostic, Diagnostics, Span
 from .files import check_output, output_mode, read_source, write_atomic, write_output  # noqa: F401 (re-exported)
 
 
@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file; the suffix picks the format")
     p.add_argument("--depth", type=int, default=None, help="collapse blocks deeper than this")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    p.add_argument("--dpi", type=_positive, default=None,
+                   help="resolution of a .png (default 192; Graphviz's own 96 blurs when zoomed)")
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("fmt", help="rewrite files in the canonical layout (comments kept)")
@@ -200,20 +202,27 @@ def cmd_check(args, diags: Diagnostics) -> int:
 
             diags.error(f"no network '{name}'", Span(args.file, 0, 0), did_you_mean(name, arch.networks))
             continue
+        errors = len(diags.errors)
         net = arch.elaborate(name, diags, **dict(args.defines))
-        if net is not None:
+        if net is not None and len(diags.errors) == errors:
             checked.append(net)
     if args.json:
         print(json.dumps({"ok": not diags.errors, "networks": [n.name for n in checked],
+                          "failed": [n for n in names if n not in {c.name for c in checked}],
                           "diagnostics": [d.to_json() for d in diags.items]}, indent=2))
-    if diags.errors:
-        raise _Failed()
-    _report(diags, args)
-    if not args.json:
+    else:  # every network of the file is checked: say how each one went
         for net in checked:
             s = net.summary().totals
             print(f"{net.name}: ok — {s['input']} -> {s['output']}, {s['params']:,} parameters, "
                   f"{s['macs']:,} MACs")
+        sys.stdout.flush()
+    if diags.errors:
+        failed = [n for n in names if n not in {c.name for c in checked}]
+        if len(names) > 1 and failed and not args.json:
+            diags.items.append(Diagnostic("note", f"{len(failed)} of {len(names)} networks failed: {', '.join(failed)}",
+                                          Span(arch.file, 0, 0)))
+        raise _Failed()
+    _report(diags, args)
     return 0
 
 
@@ -230,7 +239,7 @@ def cmd_summary(args, diags: Diagnostics) -> int:
 
         console = Console()
         console.print(s.to_rich())
-        for line in s.totals_lines():
+        for line in [*s.totals_lines(), "", s.FOOTER]:
             console.print(line, highlight=False)
     else:
         print(s.to_text())
@@ -269,7 +278,7 @@ def cmd_graph(args, diags: Diagnostics) -> int:
     check_output(args.output, _inputs(arch, args))
     from .backends.graph import write
 
-    write(net, args.output, depth=args.depth, rankdir=args.rankdir, diags=diags)
+    write(net, args.output, depth=args.depth, rankdir=args.rankdir, diags=diags, dpi=args.dpi)
     _report(diags, args)  # after writing: the writer may add warnings (e.g. Mermaid's edge limit)
     _wrote(args.output)
     return 0

@@ -439,8 +439,13 @@ def _dot_exe() -> str | None:
     return shutil.which("dot")
 
 
-def _run_dot(exe: str, text: str, fmt: str) -> bytes:
-    proc = subprocess.run([exe, f"-T{fmt}"], input=text.encode("utf-8"), capture_output=True, check=False)
+PNG_DPI = 192  # Graphviz's own 96 blurs as soon as the picture is zoomed
+
+
+def _run_dot(exe: str, text: str, fmt: str, dpi: int | None = None) -> bytes:
+    """``dot -T<fmt>``; ``dpi`` sets the resolution of raster output (PNG)."""
+    extra = [f"-Gdpi={dpi or PNG_DPI}"] if fmt == "png" else []
+    proc = subprocess.run([exe, f"-T{fmt}", *extra], input=text.encode("utf-8"), capture_output=True, check=False)
     if proc.returncode != 0 or not proc.stdout:
         err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         why = err[-1] if err else f"exit status {proc.returncode}"
@@ -459,7 +464,7 @@ def _order_score(plain: bytes, pairs: list[tuple[str, str]], rankdir: str) -> in
     return sum((pos[a] < pos[b]) - (pos[a] > pos[b]) for a, b in pairs if a in pos and b in pos)
 
 
-def render_view(view: View, fmt: str, rankdir: str = "TB") -> bytes:
+def render_view(view: View, fmt: str, rankdir: str = "TB", dpi: int | None = None) -> bytes:
     """Lay out and render a view with Graphviz; :class:`ArchError` when dot is missing or fails.
 
     Sibling branches should read left to right in program order, but Graphviz before 10 reverses
@@ -475,7 +480,7 @@ def render_view(view: View, fmt: str, rankdir: str = "TB") -> bytes:
         if (_order_score(_run_dot(exe, mirrored, "plain"), pairs, rankdir)
                 > _order_score(_run_dot(exe, text, "plain"), pairs, rankdir)):
             text = mirrored
-    return _run_dot(exe, text, fmt)
+    return _run_dot(exe, text, fmt, dpi)
 
 
 def render(text: str, fmt: str) -> bytes:
@@ -492,8 +497,10 @@ def to_svg(net: Network, depth: int | None = None, rankdir: str = "TB") -> str:
     return render_view(build_view(net, depth), "svg", rankdir).decode("utf-8")
 
 
-def write(net: Network, path: str | Path, depth: int | None = None, rankdir: str = "TB", diags=None) -> None:
+def write(net: Network, path: str | Path, depth: int | None = None, rankdir: str = "TB", diags=None,
+          dpi: int | None = None) -> None:
     """Write a picture of ``net``; the suffix of ``path`` picks the format (.svg .png .pdf .dot .gv .mmd).
+    ``dpi``: the resolution of a PNG (default :data:`PNG_DPI`).
 
     The file is written atomically.  When Graphviz is missing (or fails) for .svg/.png/.pdf, the
     DOT text is written next to ``path`` as ``.dot`` and an :class:`ArchError` says how to install
@@ -520,7 +527,7 @@ def write(net: Network, path: str | Path, depth: int | None = None, rankdir: str
         write_atomic(str(target), text)
         return
     try:
-        data = render_view(view, fmt, rankdir)
+        data = render_view(view, fmt, rankdir, dpi)
     except ArchError as err:
         fallback = target.with_suffix(".dot")
         write_atomic(str(fallback), text)
