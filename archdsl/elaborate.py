@@ -477,6 +477,10 @@ class Elaborator:
         hidden = self._hidden_hint(name, ctx)
         if hidden:
             return ArchError(hidden[0], span, hidden[1])
+        if self.block_stack and name in self.net.params:
+            return ArchError(f"unknown name '{name}'", span,
+                             f"'{name}' is a parameter of network '{self.net.name}', which a block does not "
+                             f"see: give block '{self.block_stack[-1]}' a parameter for it")
         return ArchError(f"unknown name '{name}'", span,
                          did_you_mean(name, ctx.env.names() | ctx.tensors.names(), "the names here are"))
 

@@ -55,8 +55,8 @@ register(OpSpec(
 def _ln_shape(a, ins):
     if not 1 <= a["dims"] <= len(ins[0]):
         raise OpError(f"layer_norm dims={a['dims']} on a {len(ins[0])}-d tensor {fmt_shape(ins[0])}",
-                      "dims counts the trailing dimensions to normalise; their sizes come from the input "
-                      "(PyTorch's LayerNorm(64) is layer_norm here)")
+                      "dims counts the trailing dimensions to normalise, whose sizes come from the input: "
+                      f"PyTorch's LayerNorm({a['dims']}) on the last axis is plain layer_norm here")
     if not all(isinstance(d, int) for d in ins[0][-a["dims"]:]):
         raise OpError("layer_norm needs the normalised dimensions to be known")
     return [ins[0]]
