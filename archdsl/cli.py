@@ -321,9 +321,10 @@ def cmd_ops(args, diags: Diagnostics) -> int:
 
     if args.name and args.name not in op_names():
         from .errors import did_you_mean
+        from .ops import torch_hint
 
         diags.error(f"no op '{args.name}'", Span("archdsl ops", 0, 0),
-                    did_you_mean(args.name, op_names()) or "archdsl ops lists them")
+                    torch_hint(args.name) or did_you_mean(args.name, op_names()) or "archdsl ops lists them")
         raise _Failed()
     sys.stdout.write(op_text(args.name))
     return 0

@@ -17,9 +17,9 @@ from typing import Any
 
 from . import ops
 from . import syntax as S
-from .errors import ArchError, Diagnostics, Span, did_you_mean
-from .files import STDIO, read_source
+from .errors import ArchError, Diagnostic, Diagnostics, Span, did_you_mean, source_lines
 from .expr import FAILED, Env, TensorView, evaluate, type_name
+from .files import STDIO, read_source
 from .init import INIT_OPS, SCHEMES
 from .ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
 from .ops import REQUIRED, OpError, fmt_shape
@@ -34,10 +34,27 @@ MAX_TENSOR_ELEMENTS = 2 ** 32  # one activation or weight of one sample: 16 GiB 
 MAX_PARAMS = 2 ** 34  # parameters and buffers of a network: 64 GiB in float32
 MAX_IMPORT_DEPTH = 32
 CONTAINERS = ("seq", "add", "concat", "mul")
+FLOW = "flow"  # the tensor flowing into the stage being written (in a block, 'in' is the block's input)
+# why a module scope hides the tensors named around it, and what to do instead
+_CROSSING = {
+    "block": "a block receives only the tensor it is called on: pass what it needs as an argument "
+             "(e.g. x.channels), or merge with the tensor outside the block",
+    "seq": "a seq is a module that receives only the tensor flowing in: move the stage that reads "
+           "the tensor out of the seq",
+    "labelled": "a labelled merge is a module that receives only the tensor flowing in: drop the "
+                "label, and the merge sees the tensors named around it",
+}
 
 
 class _Abort(Exception):
     """Stop the current statement; the error (if any) has been reported already."""
+
+
+class _Unknown(Exception):
+    """A name that is neither a constant nor a visible tensor (the evaluator's callback)."""
+
+    def __init__(self, name: str):
+        self.name = name
 
 
 class LimitError(ArchError):
@@ -151,11 +168,14 @@ def _define(table, item, diags, kind, mod) -> bool:
 
 
 class _Tensors:
-    """Named tensors visible in a body.  ``sealed`` scopes (seq, block) do not see outer names."""
+    """Named tensors visible in a body.  A module scope (a block, a seq, a labelled merge) starts a
+    sealed table: it does not see outer names, because its ``forward()`` receives only the tensor
+    flowing in.  It keeps the outer table (``hidden``) to say why a name is unknown."""
 
-    def __init__(self, parent: _Tensors | None = None):
+    def __init__(self, parent: _Tensors | None = None, hidden: _Tensors | None = None, wall: str = ""):
         self.values: dict[str, Value | tuple[Value, ...]] = {}
         self.parent = parent
+        self.hidden, self.wall = hidden, wall
 
     def get(self, name: str):
         t: _Tensors | None = self
@@ -172,6 +192,16 @@ class _Tensors:
             out |= set(t.values)
             t = t.parent
         return out
+
+    def wall_hiding(self, name: str) -> str | None:
+        """The innermost module scope ("seq 'body'") that hides an outer tensor ``name``, if any."""
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        if root.hidden is None:
+            return None
+        outside = root.hidden.get(name) is not None or root.hidden.wall_hiding(name) is not None
+        return root.wall if outside else None
 
 
 @dataclass
@@ -190,6 +220,8 @@ class Elaborator:
         self.block_stack: list[str] = []
         self.call_sites: list[tuple[str, Span]] = []
         self.label_inits: list[tuple[Scope, S.Init]] = []  # init LABEL declarations, checked at the end
+        self.block_inputs: list[Value] = []  # 'in' inside the body of the innermost block being built
+        self.failed: set[int] = set()  # id() of the scopes in or below which a statement failed
         self.steps, self.depth, self.weights_total = 0, 0, 0
         self.globals = Env()
         for let in mod.lets:
@@ -214,8 +246,7 @@ class Elaborator:
             seen.add(target.name)
             call_args = params_from.alias_args + call_args
             params_from = target
-        params = self._bind_params(params_from.params, call_args, self.globals, params_from.span,
-                                   f"network '{params_from.name}'")
+        params = self._bind_params(params_from, call_args, self.globals, params_from.span)
         extra = {}
         for k, v in overrides.items():
             if k in params:
@@ -242,6 +273,21 @@ class Elaborator:
         self._check_label_inits()
         return net
 
+    def _warn(self, message: str, span: Span, hint: str | None = None) -> None:
+        """A warning, or with --strict an error (once per place: a block used twice warns once)."""
+        if not self.strict:
+            self.diags.warning(message, span, hint, self._call_notes())
+        elif not any((d.message, d.span) == (message, span) for d in self.diags.items):
+            self.diags.error(message, span, hint, self._call_notes())
+
+    def _text(self, span: Span) -> str | None:
+        """The source text of a one-line span (for messages that quote the program)."""
+        src = self.diags.sources.get(span.file)
+        if src is None or not span.line or span.end_line != span.line:
+            return None
+        lines = source_lines(src)
+        return lines[span.line - 1][span.col - 1:span.end_col - 1] if span.line <= len(lines) else None
+
     def _call_notes(self) -> list[str]:
         """'in block b called at f:l:c' for the innermost block call, when inside a block."""
         if not self.call_sites:
@@ -249,20 +295,33 @@ class Elaborator:
         name, span = self.call_sites[-1]
         return [f"in block '{name}' used at {span}"]
 
-    def _bind_params(self, params, args, env, span, what) -> dict[str, Any]:
+    def _bind_params(self, d: S.BlockDef | S.NetworkDef, args, env, span) -> dict[str, Any]:
+        """The parameters of block or network ``d`` for a call with ``args``; a mistake shows the
+        signature, as a compiler shows a function's declaration."""
+        params = d.params
+        kind = "block" if isinstance(d, S.BlockDef) else "network"
+        what = f"{kind} '{d.name}'"
+        sig = f"{kind} {d.name}({', '.join(self._text(p.span) or p.name for p in params)})"
+
+        def error(message, where, hint=None):
+            return ArchError(Diagnostic("error", message, where, hint or f"the signature is {sig}",
+                                        (f"'{d.name}' is defined at {d.span}",)))
+
         values: dict[str, Any] = {}
         names = [p.name for p in params]
         positional = [a for a in args if a.name is None]
         if len(positional) > len(params):
-            raise ArchError(f"{what} takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
-                            f"got {len(positional)}", span)
+            raise error(f"{what} takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
+                        f"got {len(positional)}", span)
         for p, a in zip(params, positional):
             values[p.name] = evaluate(a.value, env)
         for a in args:
             if a.name is None:
                 continue
             if a.name not in names:
-                raise ArchError(f"{what} has no parameter '{a.name}'", a.span, did_you_mean(a.name, names))
+                close = did_you_mean(a.name, names)
+                raise error(f"{what} has no parameter '{a.name}'", a.span,
+                            f"{close} The signature is {sig}" if close else None)
             if a.name in values:
                 raise ArchError(f"parameter '{a.name}' given twice", a.span)
             values[a.name] = evaluate(a.value, env)
@@ -270,7 +329,7 @@ class Elaborator:
         for p in params:
             if p.name not in values:
                 if p.default is None:
-                    raise ArchError(f"{what} needs a value for '{p.name}'", span)
+                    raise error(f"{what} needs a value for '{p.name}'", span)
                 values[p.name] = evaluate(p.default, scope_env)
                 scope_env.values[p.name] = values[p.name]
         return {n: values[n] for n in names}
@@ -307,10 +366,18 @@ class Elaborator:
                 self.diags.extend(err, self._call_notes())
                 flow = POISON
                 self._poison_targets(stmt, ctx)
+                self._mark_failed(ctx.scope)
             except _Abort:
                 flow = POISON
                 self._poison_targets(stmt, ctx)
+                self._mark_failed(ctx.scope)
         return flow
+
+    def _mark_failed(self, scope: Scope | None) -> None:
+        """A statement failed here: what it would have built is missing in this scope and above."""
+        while scope is not None and id(scope) not in self.failed:
+            self.failed.add(id(scope))
+            scope = scope.parent
 
     def _poison_targets(self, stmt, ctx):
         names = getattr(stmt, "targets", None) or ((stmt.name,) if isinstance(stmt, (S.Input, S.Output)) else ())
@@ -342,19 +409,81 @@ class Elaborator:
         raise ArchError("unsupported statement", getattr(stmt, "span", Span("", 0, 0)))  # pragma: no cover
 
     def _eval(self, e, ctx: _Ctx, flow, symbolic=False):
+        """Evaluate ``e`` where ``flow`` flows in: ``in`` is the block's input (the flow outside
+        blocks), ``flow`` the tensor flowing in, other names constants or named tensors."""
         def tensor(name):
             v = ctx.tensors.get(name)
+            if v is None and name == FLOW:
+                v = flow
             if v is None:
-                return None
+                if symbolic:
+                    return None  # a symbolic size: input x: [3, H, W]
+                raise _Unknown(name)
             if v == POISON:
                 raise _Abort()
-            if isinstance(v, tuple) and isinstance(v[0], tuple):
+            if _is_multi(v):
                 return None
             return TensorView(self._shape(v), v)
-        view = None if flow is None or flow == POISON or _is_multi(flow) else TensorView(self._shape(flow), flow)
-        if flow == POISON and _uses_in(e):
+        block_in = self._in(flow)
+        if block_in == POISON and _uses_in(e):
             raise _Abort()
-        return evaluate(e, ctx.env, tensor, view, symbolic)
+        try:
+            value = evaluate(e, ctx.env, tensor, self._view(block_in), symbolic)
+        except _Unknown as u:
+            raise self._unknown_name(u.name, e, ctx) from None
+        if block_in != flow and _uses_in(e) and flow is not None:
+            self._warn_in(e, ctx, flow, value, tensor)
+        return value
+
+    def _in(self, flow):
+        """What 'in' means here: the input of the block being built, or outside blocks the flow."""
+        return self.block_inputs[-1] if self.block_inputs else flow
+
+    def _view(self, v) -> TensorView | None:
+        return None if v is None or v == POISON or _is_multi(v) else TensorView(self._shape(v), v)
+
+    def _warn_in(self, e, ctx: _Ctx, flow, value, tensor) -> None:
+        """'in' inside a block once the flow has moved on: the two readings may differ."""
+        try:
+            as_flow = evaluate(e, ctx.env, tensor, self._view(flow))
+        except (ArchError, _Abort, _Unknown):
+            as_flow = None
+        if as_flow == value:
+            return
+        text = self._text(e.span)
+        hint = None
+        if text is not None:
+            alt = re.sub(r"\bin\b", FLOW, text)
+            hint = f"write {alt} for the tensor flowing in"
+            if not isinstance(value, TensorView) and as_flow is not None:
+                hint = f"here {text} is {value!r}; {hint} ({as_flow!r})"
+        self._warn_block_in(_first(e, S.InName).span, flow, hint)
+
+    def _warn_block_in(self, span: Span, flow, hint: str | None) -> None:
+        name = self.call_sites[-1][0]
+        now = f"{len(flow)} tensors" if _is_multi(flow) else fmt_shape(self._shape(flow))
+        self._warn(f"'in' is the input of block '{name}' ({fmt_shape(self._shape(self.block_inputs[-1]))}), "
+                   f"not the tensor flowing into this stage ({now})", span, hint)
+
+    def _unknown_name(self, name: str, e, ctx: _Ctx) -> ArchError:
+        span = next((n.span for n in _walk(e) if isinstance(n, S.Name) and n.id == name), e.span)
+        hidden = self._hidden_hint(name, ctx)
+        if hidden:
+            return ArchError(hidden[0], span, hidden[1])
+        if self.block_stack and name in self.net.params:
+            return ArchError(f"unknown name '{name}'", span,
+                             f"'{name}' is a parameter of network '{self.net.name}', which a block does not "
+                             f"see: give block '{self.block_stack[-1]}' a parameter for it")
+        return ArchError(f"unknown name '{name}'", span,
+                         did_you_mean(name, ctx.env.names() | ctx.tensors.names(), "the names here are"))
+
+    def _hidden_hint(self, name: str, ctx: _Ctx) -> tuple[str, str] | None:
+        """(message, hint) for a tensor named outside the module scope that uses it."""
+        wall = ctx.tensors.wall_hiding(name)
+        if wall is None:
+            return None
+        return (f"tensor '{name}' is named outside this {wall}, and cannot be seen inside it",
+                _CROSSING[wall.split()[0]])
 
     def _bind(self, targets, result, ctx, span):
         if len(targets) == 1:
@@ -388,6 +517,12 @@ class Elaborator:
         if any(isinstance(d, str) for d in dims[:1]) and len(dims) == 3:
             raise ArchError("the channel count of an input must be known", stmt.dims.span)
         _check_elements(dims, lambda: f"input {fmt_shape(dims)} has", stmt.dims.span)
+        if len(dims) == 3 and all(isinstance(d, int) for d in dims) and dims[2] in (1, 3, 4) \
+                and min(dims[0], dims[1]) >= 4 * dims[2]:  # [32, 32, 3]: an image channels last
+            self._warn(f"input {stmt.name}: {fmt_shape(dims)} is read as {dims[0]} channels of "
+                       f"{dims[1]}x{dims[2]} pixels", stmt.dims.span,
+                       f"archdsl puts the channels first, as PyTorch does: write "
+                       f"{fmt_shape((dims[2], dims[0], dims[1]))}")
         node = self._node("input", {}, [], [tuple(dims)], ctx.scope, stmt.span, stmt.name, named=False)
         v = (node.id, 0)
         self.net.inputs[stmt.name] = v
@@ -401,7 +536,8 @@ class Elaborator:
         if stmt.pipeline is None:
             v = ctx.tensors.get(stmt.name)
             if v is None:
-                raise ArchError(f"unknown tensor '{stmt.name}'", stmt.span, did_you_mean(stmt.name, ctx.tensors.names()))
+                raise ArchError(f"unknown tensor '{stmt.name}'", stmt.span,
+                                did_you_mean(stmt.name, ctx.tensors.names(), "the tensors here are"))
         else:
             v = self._pipeline(stmt.pipeline, ctx, flow)
         if v == POISON:
@@ -469,6 +605,8 @@ class Elaborator:
                 self.diags.error(f"init {stmt.op}: the module '{stmt.op}' is a {nodes[0].op}, which has no weights "
                                  "to initialise", stmt.span, _INIT_REACH)
                 continue
+            if id(scope) in self.failed:
+                continue  # the layer may be in what failed to build: that error is the one to fix
             labels = {n.name for n in scope.nodes() if n.op in INIT_OPS}
             self.diags.error(f"init {stmt.op}: no op kind or module label '{stmt.op}' here", stmt.span,
                              did_you_mean(stmt.op, [*ops.REGISTRY, *labels])
@@ -480,20 +618,27 @@ class Elaborator:
         x = flow
         head = stages[0]
         if isinstance(head.core, S.InRef) and head.label is None and head.repeat is None:
-            stages = stages[1:]  # 'in -> ...' starts from the flow itself
+            x = self._in(flow)  # 'in -> ...' starts from the block's input
+            stages = stages[1:]
+            if x != flow and flow is not None:
+                self._warn_block_in(head.span, flow, "to go on from the tensor flowing in, leave out 'in ->'")
         elif head.label is None and head.repeat is None:
-            ref = self._head_value(head.core, ctx)
+            ref = self._head_value(head.core, ctx, flow)
             if ref is not None:
                 x = ref
                 stages = stages[1:]
+            elif isinstance(head.core, S.Call) and not head.core.parens:
+                self._check_callable(head.core, ctx, head=True)
         for stage in stages:
             x = self._stage(stage, ctx, x)
         return x
 
-    def _head_value(self, core, ctx: _Ctx):
-        """A pipeline may start from a named tensor, 'in', or a merge of named tensors."""
+    def _head_value(self, core, ctx: _Ctx, flow):
+        """A pipeline may start from a named tensor, 'in', 'flow', or a merge of named tensors."""
         if isinstance(core, S.Call) and not core.parens:
             v = ctx.tensors.get(core.name)
+            if v is None and core.name == FLOW and core.name not in self.mod.blocks:
+                v = flow
             if v == POISON:
                 raise _Abort()
             return v
@@ -514,8 +659,12 @@ class Elaborator:
                 continue
             if not isinstance(a.value, S.Name) or ctx.tensors.get(a.value.id) is None:
                 what = a.value.id if isinstance(a.value, S.Name) else "this argument"
+                hidden = self._hidden_hint(what, ctx)
+                if hidden:
+                    raise ArchError(hidden[0], a.span, hidden[1])
                 raise ArchError(f"{call.name}(...) takes named tensors; '{what}' is not one", a.span,
-                                did_you_mean(what, ctx.tensors.names()) if isinstance(a.value, S.Name) else None)
+                                did_you_mean(what, ctx.tensors.names(), "the tensors here are")
+                                if isinstance(a.value, S.Name) else None)
             v = ctx.tensors.get(a.value.id)
             if v == POISON:
                 raise _Abort()
@@ -545,7 +694,7 @@ class Elaborator:
             inner = S.Stage(None, stage.core, None, stage.span)
             if stage.label is not None:
                 scope = self._child_scope("seq", stage.label, ctx, stage.span)
-                sub = _Ctx(scope, ctx.env.child(), _Tensors())
+                sub = _Ctx(scope, ctx.env.child(), _Tensors(hidden=ctx.tensors, wall=f"seq '{scope.name}'"))
                 scope.inputs = [x]
                 for _ in range(n):
                     self._step(stage.span)
@@ -565,7 +714,8 @@ class Elaborator:
             return self._container(core, stage.label, ctx, x)
         return self._call(core, stage.label, ctx, x)
 
-    def _check_callable(self, call: S.Call, ctx: _Ctx) -> None:
+    def _check_callable(self, call: S.Call, ctx: _Ctx, head: bool = False) -> None:
+        """``head``: the call starts a pipeline, where a bare name is most likely a tensor."""
         name = call.name
         if name in self.mod.blocks or name in ops.REGISTRY:
             return
@@ -574,8 +724,14 @@ class Elaborator:
                             "to merge it with the flow, use add { identity | ... } or add(a, b)")
         if name in CONTAINERS:
             raise ArchError(f"'{name}' takes branches in braces: {name} {{ ... | ... }}", call.span)
+        hidden = self._hidden_hint(name, ctx) if not call.parens else None
+        if hidden:
+            raise ArchError(hidden[0], call.span, hidden[1])
         cands = set(ops.REGISTRY) | set(self.mod.blocks) | ctx.tensors.names()
-        raise ArchError(f"unknown op, block or tensor '{name}'", call.span, did_you_mean(name, cands))
+        hint = ops.torch_hint(name) or did_you_mean(name, cands)
+        if hint is None and head:
+            hint = did_you_mean(name, ctx.tensors.names(), "the tensors here are")
+        raise ArchError(f"unknown op, block or tensor '{name}'", call.span, hint)
 
     def _call(self, call: S.Call, label, ctx: _Ctx, x):
         name = call.name
@@ -598,6 +754,7 @@ class Elaborator:
                             f"{spec.name}({', '.join(a.name for a in spec.attrs)})")
         for attr, a in zip(spec.attrs, positional):
             values[attr.name] = (self._eval(a.value, ctx, x), a.span)
+        index = {attr.name: i for i, attr in enumerate(spec.attrs[:len(positional)])}
         for a in call.args:
             if a.name is None:
                 continue
@@ -613,12 +770,35 @@ class Elaborator:
             if attr.name in values:
                 v, span = values[attr.name]
                 out[attr.name] = _convert(spec.name, attr, v, span)
+                self._check_usual(spec, attr, out[attr.name], span, call, index.get(attr.name))
             elif attr.default is REQUIRED:
                 raise ArchError(f"{spec.name} needs '{attr.name}'" + (f" ({attr.doc})" if attr.doc else ""),
                                 call.span, f"e.g. {spec.example}" if spec.example else None)
             else:
                 out[attr.name] = attr.default
         return out
+
+    def _check_usual(self, spec: ops.OpSpec, attr: ops.Attr, v, span: Span, call: S.Call, index: int | None):
+        """Warn about a legal but implausible argument, saying what it was taken as: bn(16) is
+        PyTorch's BatchNorm2d(16), and sets eps, since bn reads its channels from its input."""
+        if attr.usual is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            return
+        low, high = attr.usual
+        if low <= v <= high:
+            return
+        call_text = self._text(call.span) or f"{spec.name}(...)"
+        arg = self._text(span) or repr(v)
+        usual = f"{attr.name} is usually from {low} to {high}" + (f" ({attr.doc})" if attr.doc else "")
+        if index is None:
+            self._warn(f"{call_text}: {attr.name} {v!r} is outside the usual range, {low} to {high}", span,
+                       attr.doc or None)
+            return
+        message = f"{call_text}: {arg} is taken as {attr.name} (the {_ORDINALS[index]} argument of {spec.name})"
+        if spec.has_weights and float(v).is_integer() and v > 1:  # a channel count, the PyTorch way
+            self._warn(message, span, f"{spec.name} infers its channels from its input: leave out {arg}, or write "
+                                      f"{attr.name}={attr.default!r} to set {attr.name}")
+        else:
+            self._warn(message, span, usual)
 
     def _op(self, name: str, attrs: dict, inputs: list[Value], ctx: _Ctx, span: Span, label) -> Value:
         spec = ops.REGISTRY[name]
@@ -633,11 +813,7 @@ class Elaborator:
             ops.drain_warnings()
             raise _rule_bug(name, err, span) from None
         for msg, hint in _merge_axes(ops.drain_warnings()):
-            if self.strict:
-                if not any((d.message, d.span) == (msg, span) for d in self.diags.items):
-                    self.diags.error(msg, span, hint, self._call_notes())
-            else:
-                self.diags.warning(msg, span, hint, self._call_notes())
+            self._warn(msg, span, hint)
         for s in shapes:
             for d in s:
                 if isinstance(d, int) and d <= 0:
@@ -734,16 +910,19 @@ class Elaborator:
         self._step(call.span)
         # arguments are evaluated where the block is called, so they may use 'in' and local names
         args = tuple(S.Arg(a.name, S.Const(a.value.span, self._eval(a.value, ctx, x)), a.span) for a in call.args)
-        params = self._bind_params(bdef.params, args, ctx.env, call.span, f"block '{bdef.name}'")
+        params = self._bind_params(bdef, args, ctx.env, call.span)
         scope = self._child_scope("block", label, ctx, call.span, block=bdef.name, args=params)
         scope.inputs = [x]
         self.block_stack.append(bdef.name)
         self.call_sites.append((bdef.name, call.span))
+        self.block_inputs.append(x)
         try:
-            out = self._body(bdef.body, _Ctx(scope, self.globals.child(params), _Tensors()), x)
+            tensors = _Tensors(hidden=ctx.tensors, wall=f"block '{bdef.name}'")
+            out = self._body(bdef.body, _Ctx(scope, self.globals.child(params), tensors), x)
         finally:
             self.block_stack.pop()
             self.call_sites.pop()
+            self.block_inputs.pop()
         if out == POISON:
             raise _Abort()
         if _is_multi(out):
@@ -761,7 +940,8 @@ class Elaborator:
                                 "use concat { ... | ... } for parallel branches")
             scope = self._child_scope("seq", label, ctx, c.span)
             scope.inputs = [x]
-            out = self._body(c.branches[0], _Ctx(scope, ctx.env.child(), _Tensors()), x)
+            wall = f"seq '{scope.name}'" if label is not None else "seq"
+            out = self._body(c.branches[0], _Ctx(scope, ctx.env.child(), _Tensors(hidden=ctx.tensors, wall=wall)), x)
             if out == POISON:
                 raise _Abort()
             scope.outputs = list(out) if _is_multi(out) else [out]  # a seq may end in chunk(2)
@@ -771,7 +951,7 @@ class Elaborator:
         if label is not None:  # a labelled merge is a module of its own
             scope = self._child_scope("group", label, ctx, c.span)
             scope.inputs = [x]
-            inner = _Ctx(scope, ctx.env.child(), _Tensors())
+            inner = _Ctx(scope, ctx.env.child(), _Tensors(hidden=ctx.tensors, wall=f"labelled merge '{scope.name}'"))
         results, failed = [], False
         for branch in c.branches:
             out = self._body(branch, _Ctx(inner.scope, inner.env.child(), _Tensors(inner.tensors)), x)
@@ -801,6 +981,8 @@ _INIT_CHOICES = {  # the string arguments of torch.nn.init
     "nonlinearity": ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                      "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"),
 }
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+             "eleventh", "twelfth", "13th", "14th", "15th", "16th")
 _INIT_REACH = f"init reaches {', '.join(INIT_OPS)}, or a layer by its label"
 _RULE_BUGS = (ArithmeticError, TypeError, ValueError, IndexError, KeyError)
 
@@ -839,11 +1021,22 @@ def _is_multi(v) -> bool:
     return isinstance(v, tuple) and len(v) > 0 and isinstance(v[0], tuple)
 
 
+def _walk(e):
+    """``e`` and every expression inside it (function arguments and tuple items too)."""
+    yield e
+    for f in getattr(e, "__dataclass_fields__", {}):
+        v = getattr(e, f)
+        for x in v if isinstance(v, tuple) else (v,):
+            if isinstance(x, S.Expr):
+                yield from _walk(x)
+
+
+def _first(e, kind):
+    return next((n for n in _walk(e) if isinstance(n, kind)), e)
+
+
 def _uses_in(e) -> bool:
-    if isinstance(e, S.InName):
-        return True
-    return any(_uses_in(getattr(e, f)) for f in getattr(e, "__dataclass_fields__", {})
-               if isinstance(getattr(e, f), S.Expr))
+    return any(isinstance(n, S.InName) for n in _walk(e))
 
 
 def _convert(op: str, attr: ops.Attr, v, span: Span):

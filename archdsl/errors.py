@@ -140,9 +140,16 @@ class Diagnostics:
         return json.dumps([d.to_json() for d in self.items], indent=2)
 
 
-def did_you_mean(name: str, candidates) -> str | None:
-    """A 'did you mean' hint for a misspelt name, or None."""
+def did_you_mean(name: str, candidates, listing: str | None = None) -> str | None:
+    """A 'did you mean' hint for a misspelt name, or None.  With ``listing`` (e.g. "the tensors
+    here are"), a name that is close to none of a few candidates gets them listed instead: a
+    one-letter name like ``z`` is close to nothing, yet ``x`` and ``y`` are what the user can use."""
     import difflib
 
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    names = sorted(candidates)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if listing and 0 < len(names) <= 8:
+        return f"{listing} {', '.join(names)}"
+    return None

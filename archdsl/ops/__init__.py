@@ -10,6 +10,7 @@ A spatial size that is not known until run time (``input x: [3, H, W]``) is a st
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,9 @@ class Attr:
     choices: tuple = ()
     doc: str = ""
     minimum: int = 0  # for kind "int": groups, channels and sizes start at 1
+    # (low, high): the values that make sense.  One outside is legal but gets a warning that says
+    # what it was taken as: bn(16), PyTorch's BatchNorm2d(16), sets eps.
+    usual: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,51 @@ def backend(kind: str, *names: str):
 
 def get(name: str) -> OpSpec | None:
     return REGISTRY.get(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch's spellings: people write the class they know (BatchNorm2d, conv2d, Linear).  Each op's
+# doc names its PyTorch class ("... (nn.BatchNorm2d)"); the words below are the few that no doc
+# names.  Names match without case, underscores or a 1d/2d/3d suffix: batch_norm is BatchNorm2d.
+_MORE_SPELLINGS = {"nn.Sequential": "seq", "torch.cat": "concat", "Dense": "linear", "swish": "silu"}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[123]d$", "", name.lower().replace("_", ""))
+
+
+def torch_spelling(name: str) -> tuple[str, str] | None:
+    """``(archdsl op, PyTorch spelling)`` for a name written the PyTorch way, e.g.
+    ``batchnorm`` -> ``("bn", "nn.BatchNorm2d")``; None if it is not one."""
+    table = {_key(n.split(".")[-1]): (op, n) for n, op in _MORE_SPELLINGS.items()}
+    for spec in REGISTRY.values():
+        for ns, cls in re.findall(r"\b(nn|torch|F)\.(\w+)", spec.doc):
+            table.setdefault(_key(cls), (spec.name, f"{ns}.{cls}"))
+    for spec in REGISTRY.values():  # GlobalAvgPool, LayerNorm: archdsl's own name, spelt otherwise
+        table.setdefault(_key(spec.name), (spec.name, spec.name))
+    found = table.get(_key(name))
+    return found if found is not None and found[0] != name else None
+
+
+def torch_hint(name: str) -> str | None:
+    """A hint for a name written the PyTorch way: the archdsl op and how it is called."""
+    found = torch_spelling(name)
+    if found is None:
+        return None
+    op, torch = found
+    if torch == op:
+        return f"did you mean '{op}'?"
+    text = f"archdsl's name for {torch} is '{op}'"
+    spec = REGISTRY.get(op)
+    if spec is None:  # seq, a container
+        return text + f": {op} {{ ... }}"
+    if spec.inputs == "many":
+        return text + f": {op} {{ ... | ... }} or {op}(a, b)"
+    if spec.attrs:
+        text += f", called as {op}({', '.join(a.name for a in spec.attrs)})"
+    if spec.has_weights:  # nn.Conv2d(3, 16, 3) names its input size; archdsl reads it from the flow
+        text += "; it reads its input size from the tensor flowing in"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------

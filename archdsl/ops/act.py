@@ -22,7 +22,7 @@ def _arg(a, key, default, torch_name=None):
 _ACTS = [
     ("relu", "ReLU", "F.relu({x})", (), lambda a: ""),
     ("relu6", "ReLU6", "F.relu6({x})", (), lambda a: ""),
-    ("leaky_relu", "LeakyReLU", "F.leaky_relu({x}{args})", (Attr("slope", "float", 0.01),),
+    ("leaky_relu", "LeakyReLU", "F.leaky_relu({x}{args})", (Attr("slope", "float", 0.01, usual=(0, 1)),),
      lambda a: _arg(a, "slope", 0.01, "negative_slope")),
     ("elu", "ELU", "F.elu({x}{args})", (Attr("alpha", "float", 1.0),), lambda a: _arg(a, "alpha", 1.0)),
     ("gelu", "GELU", "F.gelu({x}{args})", (Attr("approximate", "str", "none", ("none", "tanh")),),

@@ -145,10 +145,14 @@ register(OpSpec(
 
 def _linear_shape(a, ins):
     s = ins[0]
-    if len(s) == 3:
-        raise OpError(f"linear after an image {fmt_shape(s)}",
-                      f"add 'flatten' before it (giving [{'*'.join(str(d) for d in s)}]), "
-                      "or pool first with adaptive_avgpool(1) -> flatten")
+    # linear acts on the last axis of any tensor ([..., F] -> [..., out]), as nn.Linear does.  On
+    # an image [C, H, W] that is its width: a square map there means a missing flatten.  After a
+    # permute to channels last ([H, W, C]) the last two sizes differ, and the features are last.
+    if len(s) == 3 and s[1] == s[2] and isinstance(s[2], int):
+        raise OpError(f"linear after an image {fmt_shape(s)}: it would act on the width alone",
+                      f"add 'flatten' before it (giving [{'*'.join(str(d) for d in s)}]), or pool first "
+                      "with adaptive_avgpool(1) -> flatten; to act on the channels at every pixel, "
+                      "permute((1, 2, 0)) first")
     if len(s) == 0:
         raise OpError("linear needs at least one dimension")
     if not isinstance(s[-1], int):

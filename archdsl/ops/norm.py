@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from . import Attr, OpError, OpSpec, Weight, fmt_shape, register
 
+# eps guards a division (1e-5 in PyTorch, 1e-3 in Keras); a whole number there is a channel count
+# written the PyTorch way (BatchNorm2d(64), GroupNorm(32, 64)) that archdsl takes as eps
+_EPS = Attr("eps", "float", 1e-5, doc="added to the variance", usual=(0, 0.5))
+
 
 def _bn_shape(a, ins):
     if len(ins[0]) not in (1, 2, 3):
@@ -29,7 +33,9 @@ def _bn_torch(a, ins):
 
 
 register(OpSpec(
-    "bn", (Attr("eps", "float", 1e-5), Attr("momentum", "float", 0.1), Attr("affine", "bool", True)),
+    "bn", (_EPS, Attr("momentum", "float", 0.1, usual=(0, 1),
+                     doc="PyTorch's convention, 1 - the decay of TensorFlow and Keras: a decay of 0.99 is momentum 0.01"),
+           Attr("affine", "bool", True)),
     "Batch normalisation over the channel axis (nn.BatchNorm2d, or 1d on vectors).", _bn_shape,
     _bn_weights, torch_module=_bn_torch, family="norm", example="bn(eps=0.001)", rule="shape unchanged"),
     weighted=True)
@@ -41,14 +47,16 @@ def _lrn_torch(a, ins):
 
 register(OpSpec(
     "lrn", (Attr("size", minimum=1), Attr("alpha", "float", 1e-4), Attr("beta", "float", 0.75), Attr("k", "float", 1.0)),
-    "Local response normalisation across channels (AlexNet, GoogLeNet).", lambda a, ins: [ins[0]],
+    "Local response normalisation across channels (nn.LocalResponseNorm; AlexNet, GoogLeNet).", lambda a, ins: [ins[0]],
     torch_module=_lrn_torch, family="norm", example="lrn(5, alpha=0.0001, beta=0.75, k=2)",
     rule="shape unchanged"))
 
 
 def _ln_shape(a, ins):
     if not 1 <= a["dims"] <= len(ins[0]):
-        raise OpError(f"layer_norm dims={a['dims']} on a {len(ins[0])}-d tensor {fmt_shape(ins[0])}")
+        raise OpError(f"layer_norm dims={a['dims']} on a {len(ins[0])}-d tensor {fmt_shape(ins[0])}",
+                      "dims counts the trailing dimensions to normalise, whose sizes come from the input: "
+                      f"PyTorch's LayerNorm({a['dims']}) on the last axis is plain layer_norm here")
     if not all(isinstance(d, int) for d in ins[0][-a["dims"]:]):
         raise OpError("layer_norm needs the normalised dimensions to be known")
     return [ins[0]]
@@ -61,7 +69,7 @@ def _ln_weights(a, ins):
 
 register(OpSpec(
     "layer_norm", (Attr("dims", "int", 1, doc="how many trailing dimensions to normalise", minimum=1),
-                   Attr("eps", "float", 1e-5)),
+                   _EPS),
     "Layer normalisation over the trailing dimensions (nn.LayerNorm).", _ln_shape, _ln_weights,
     torch_module=lambda a, ins: (f"nn.LayerNorm({list(ins[0][-a['dims']:])!r}"
                                  f"{'' if a['eps'] == 1e-5 else ', eps=' + repr(a['eps'])})"),
@@ -76,7 +84,7 @@ def _gn_shape(a, ins):
 
 
 register(OpSpec(
-    "group_norm", (Attr("groups", minimum=1), Attr("eps", "float", 1e-5)),
+    "group_norm", (Attr("groups", minimum=1), _EPS),
     "Group normalisation (nn.GroupNorm).", _gn_shape,
     lambda a, ins: [Weight("weight", (ins[0][0],), role="bn_weight"), Weight("bias", (ins[0][0],), role="bn_bias")],
     torch_module=lambda a, ins: f"nn.GroupNorm({a['groups']}, {ins[0][0]}"
