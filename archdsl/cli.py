@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fmt", help="rewrite files in the canonical layout (comments kept)")
     p.add_argument("files", nargs="+", metavar="FILE", help=".arch source files")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    p.add_argument("--diff", action="store_true",
+                   help="print the changes as a unified diff instead of writing them; exit 1 if there are any")
     p.add_argument("--max-source-bytes", type=_positive, default=None,
                    help=f"limit on the size of a file (default {MAX_SOURCE_BYTES})")
     p.set_defaults(func=cmd_fmt)
@@ -282,7 +284,7 @@ def cmd_graph(args, diags: Diagnostics) -> int:
 
 
 def cmd_fmt(args, diags: Diagnostics) -> int:
-    from .fmt import format_file
+    from .fmt import format_file, unified_diff
 
     changed = []
     for path in args.files:
@@ -299,16 +301,20 @@ def cmd_fmt(args, diags: Diagnostics) -> int:
             continue
         if new != old:
             changed.append(path)
+            if args.diff:  # stdout is the diff alone (to pipe into patch); nothing is written
+                sys.stdout.write(unified_diff(path, old, new))
+                continue
             if not args.check:
                 mode = os.stat(path).st_mode
                 write_atomic(path, new)
                 os.chmod(path, mode & 0o7777)  # the temporary file was private
-    for path in changed:
-        print(f"would reformat {path}" if args.check else f"reformatted {path}",
-              file=sys.stdout if args.check else sys.stderr)
+    dry = args.check or args.diff
+    for path in changed:  # (with --diff, stdout is the diff alone)
+        print(f"would reformat {path}" if dry else f"reformatted {path}",
+              file=sys.stdout if args.check and not args.diff else sys.stderr)
     if diags.errors:
         raise _Failed()
-    return 1 if args.check and changed else 0
+    return 1 if dry and changed else 0
 
 
 def cmd_ops(args, diags: Diagnostics) -> int:

@@ -38,7 +38,7 @@ from .syntax import (
 WIDTH = 100
 INDENT = 4
 
-__all__ = ["WIDTH", "format_source", "format_file", "strip_spans", "tokens", "comments"]
+__all__ = ["WIDTH", "format_source", "format_file", "strip_spans", "tokens", "comments", "unified_diff"]
 
 # ----------------------------------------------------------------------------------- tokens
 
@@ -641,6 +641,22 @@ def format_file(path: str | Path) -> tuple[str, str]:
 
     text = read_source(Path(path), Span(str(path), 0, 0), regular=False)
     return text, format_source(text, str(path))
+
+
+def unified_diff(path: str, old: str, new: str) -> str:
+    """The change from ``old`` to ``new`` as a unified diff of ``path`` that ``patch -p0`` applies
+    (``archdsl fmt --diff``, as ``black --diff`` and ``ruff format --diff``)."""
+    out = []
+    for line in difflib.unified_diff(_diff_lines(old), _diff_lines(new), path, path):
+        out.append(line)
+        if not line.endswith("\n"):  # the last line of a file without a final newline
+            out.append("\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _diff_lines(text: str) -> list[str]:
+    """Lines as ``patch`` counts them: only '\n' ends one (str.splitlines also splits at '\f')."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
 
 
 def strip_spans(node):
