@@ -11,7 +11,9 @@ The layout is printed from the AST, so it never depends on how the source was sp
   from a tensor name (``image -> ...``), at the statement's indentation otherwise;
 - ``add { a | b }`` stays on one line when it is short and simple; otherwise each branch starts on
   its own line, the second and later ones with ``|`` two columns left of the branch's statements;
-- parameter, argument and tuple lists that overflow are filled under their first item.
+- parameter, argument and tuple lists that overflow are filled under their first item;
+- a definition without parameters is printed with its brackets, ``network small() {``, as
+  everywhere in the docs (the brackets may be left out in the source).
 
 Comments are not in the AST (lark drops them), so they are found by scanning the source and put
 back by aligning the source's tokens with the output's: an own-line comment goes before the output

@@ -27,7 +27,7 @@ _TOKEN_WORDS = {
     "$END": "end of file",
 }
 _CLOSER = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_BLANKS = re.compile(r"[ \t]*")
 
 
 def syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
@@ -169,7 +169,7 @@ def _merge_of_pipeline(f: _Failure, callee: str, arrow: int) -> Diagnostic:
                           related=f.unclosed())
     texts = [f.text[a:b].strip() for a, b in args]
     name = _fresh_name(f.text)
-    merged = ", ".join(name if i == k else t for i, t in enumerate(texts))
+    merged = ", ".join(name if i == k else t for i, t in enumerate(texts) if t)  # (a trailing comma)
     hint = f"name the pipeline first: `{name} = {_shorten(texts[k])}`, then `{callee}({merged})`"
     start = f.text.index(texts[k], args[k][0])
     one_line = "\n" not in texts[k]
@@ -183,7 +183,7 @@ def _repeat_count(f: _Failure) -> Diagnostic | None:
     star = next((x for x in reversed(top) if type(x) is Token and x.type == "STAR"), None)
     if star is None or f.at_end:
         return None
-    start = star.end_pos + len(f.text[star.end_pos:]) - len(f.text[star.end_pos:].lstrip(" \t"))
+    start = _BLANKS.match(f.text, star.end_pos).end()
     end = _until(f.text, start, ("->", "|", ";", "#", "\n", "}"))
     count = f.text[start:end].rstrip()
     if not count or f.tok.start_pos >= start + len(count):
@@ -286,7 +286,7 @@ def _until(text: str, pos: int, stops: tuple[str, ...]) -> int:
         if depth == 0 and text.startswith(stops, i):
             return i
         ch = text[i]
-        if ch == '"' and (m := _STRING.match(text, i)):
+        if ch == '"' and (m := _string().match(text, i)):
             i = m.end()
             continue
         if ch == "#":  # a comment: on to the end of its line
@@ -301,6 +301,11 @@ def _until(text: str, pos: int, stops: tuple[str, ...]) -> int:
             depth -= 1
         i += 1
     return i
+
+
+@lru_cache(maxsize=1)
+def _string() -> re.Pattern:
+    return re.compile(parser().get_terminal("STRING").pattern.to_regexp())  # the grammar's
 
 
 def _arguments(text: str, pos: int) -> tuple[list[tuple[int, int]], int | None]:
