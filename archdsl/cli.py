@@ -286,7 +286,7 @@ def cmd_graph(args, diags: Diagnostics) -> int:
 def cmd_fmt(args, diags: Diagnostics) -> int:
     from .fmt import format_file, unified_diff
 
-    changed = []
+    changed, diffs = [], 0
     for path in args.files:
         try:
             with _source_limit(args):
@@ -300,21 +300,22 @@ def cmd_fmt(args, diags: Diagnostics) -> int:
             diags.error("nesting too deep to format", Span(path, 0, 0))
             continue
         if new != old:
-            changed.append(path)
             if args.diff:  # stdout is the diff alone (to pipe into patch); nothing is written
                 sys.stdout.write(unified_diff(path, old, new))
+                print(f"would reformat {path}", file=sys.stderr)
+                diffs += 1
                 continue
+            changed.append(path)
             if not args.check:
                 mode = os.stat(path).st_mode
                 write_atomic(path, new)
                 os.chmod(path, mode & 0o7777)  # the temporary file was private
-    dry = args.check or args.diff
-    for path in changed:  # (with --diff, stdout is the diff alone)
-        print(f"would reformat {path}" if dry else f"reformatted {path}",
-              file=sys.stdout if args.check and not args.diff else sys.stderr)
+    for path in changed:
+        print(f"would reformat {path}" if args.check else f"reformatted {path}",
+              file=sys.stdout if args.check else sys.stderr)
     if diags.errors:
         raise _Failed()
-    return 1 if dry and changed else 0
+    return 1 if (args.check and changed) or diffs else 0
 
 
 def cmd_ops(args, diags: Diagnostics) -> int:
