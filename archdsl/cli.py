@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fmt", help="rewrite files in the canonical layout (comments kept)")
     p.add_argument("files", nargs="+", metavar="FILE", help=".arch source files")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    p.add_argument("--diff", action="store_true",
+                   help="print the changes as a unified diff instead of writing them; exit 1 if there are any")
     p.add_argument("--max-source-bytes", type=_positive, default=None,
                    help=f"limit on the size of a file (default {MAX_SOURCE_BYTES})")
     p.set_defaults(func=cmd_fmt)
@@ -285,9 +287,9 @@ def cmd_graph(args, diags: Diagnostics) -> int:
 
 
 def cmd_fmt(args, diags: Diagnostics) -> int:
-    from .fmt import format_file
+    from .fmt import format_file, unified_diff
 
-    changed = []
+    changed, diffs = [], 0
     for path in args.files:
         try:
             with _source_limit(args):
@@ -301,6 +303,11 @@ def cmd_fmt(args, diags: Diagnostics) -> int:
             diags.error("nesting too deep to format", Span(path, 0, 0))
             continue
         if new != old:
+            if args.diff:  # stdout is the diff alone (to pipe into patch); nothing is written
+                sys.stdout.write(unified_diff(path, old, new))
+                print(f"would reformat {path}", file=sys.stderr)
+                diffs += 1
+                continue
             changed.append(path)
             if not args.check:
                 try:  # in place: a symlink keeps pointing at the file, hard links and modes stay
@@ -313,7 +320,7 @@ def cmd_fmt(args, diags: Diagnostics) -> int:
               file=sys.stdout if args.check else sys.stderr)
     if diags.errors:
         raise _Failed()
-    return 1 if args.check and changed else 0
+    return 1 if (args.check and changed) or diffs else 0
 
 
 def cmd_ops(args, diags: Diagnostics) -> int:

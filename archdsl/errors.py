@@ -8,7 +8,7 @@ collected in a :class:`Diagnostics` list so that independent problems are all re
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -44,42 +44,58 @@ class Diagnostic:
     span: Span = NO_SPAN
     hint: str | None = None
     notes: tuple[str, ...] = ()
+    # notes about another place in the source, each shown with its own line and caret
+    # (the '{' that a missing '}' should close): (message, span)
+    related: tuple[tuple[str, Span], ...] = ()
 
     def render(self, sources: dict[str, str] | None = None) -> str:
-        """GCC-style text: location, message, source line, caret, hint."""
+        """GCC-style text: location, message, source line, caret, hint, notes."""
         loc = f"{self.span}: " if self.span.line else (f"{self.span.file}: " if self.span.file else "")
-        out = [f"{loc}{self.severity}: {self.message}"]
-        text = (sources or {}).get(self.span.file)
-        if text is not None and self.span.line:
-            lines = source_lines(text)
-            if 0 < self.span.line <= len(lines):
-                # control characters (terminal escapes, bidi overrides) are shown, not obeyed
-                src = "".join(ch if ch.isprintable() else "\ufffd" for ch in lines[self.span.line - 1].expandtabs(1))
-                if len(src) > 200:  # keep hostile one-line files readable
-                    start = max(0, self.span.col - 80)
-                    src, col = src[start:start + 160], self.span.col - start
-                else:
-                    col = self.span.col
-                width = 1
-                if self.span.end_line == self.span.line and self.span.end_col > self.span.col:
-                    width = min(self.span.end_col - self.span.col, max(1, len(src) - col + 1))
-                out.append(f"    {src}")
-                out.append("    " + " " * (col - 1) + "^" + "~" * (width - 1))
+        out = [f"{loc}{self.severity}: {self.message}", *_snippet(self.span, sources)]
         if self.hint:
             out.append(f"hint: {self.hint}")
         out.extend(f"note: {n}" for n in self.notes)
+        for message, span in self.related:
+            out += [f"note: {message}", *_snippet(span, sources)]
         return "\n".join(out)
 
     def to_json(self) -> dict:
-        d = {"severity": self.severity, "message": self.message, "file": self.span.file,
-             "line": self.span.line, "column": self.span.col}
-        if self.span.end_line:
-            d["end_line"], d["end_column"] = self.span.end_line, self.span.end_col
+        d = {"severity": self.severity, "message": self.message, **_location(self.span)}
         if self.hint:
             d["hint"] = self.hint
         if self.notes:
             d["notes"] = list(self.notes)
+        if self.related:
+            d["related"] = [{"message": m, **_location(s)} for m, s in self.related]
         return d
+
+
+def _location(span: Span) -> dict:
+    d = {"file": span.file, "line": span.line, "column": span.col}
+    if span.end_line:
+        d["end_line"], d["end_column"] = span.end_line, span.end_col
+    return d
+
+
+def _snippet(span: Span, sources: dict[str, str] | None) -> list[str]:
+    """The source line of ``span`` and a caret line under it (none without the source)."""
+    text = (sources or {}).get(span.file)
+    if text is None or not span.line:
+        return []
+    lines = source_lines(text)
+    if not 0 < span.line <= len(lines):
+        return []
+    # control characters (terminal escapes, bidi overrides) are shown, not obeyed
+    src = "".join(ch if ch.isprintable() else "\ufffd" for ch in lines[span.line - 1].expandtabs(1))
+    if len(src) > 200:  # keep hostile one-line files readable
+        start = max(0, span.col - 80)
+        src, col = src[start:start + 160], span.col - start
+    else:
+        col = span.col
+    width = 1
+    if span.end_line == span.line and span.end_col > span.col:
+        width = min(span.end_col - span.col, max(1, len(src) - col + 1))
+    return [f"    {src}", "    " + " " * (col - 1) + "^" + "~" * (width - 1)]
 
 
 class ArchError(Exception):
@@ -120,7 +136,7 @@ class Diagnostics:
     def extend(self, err: ArchError, notes=()) -> None:
         for d in err.diagnostics:
             if notes and not d.notes:
-                d = Diagnostic(d.severity, d.message, d.span, d.hint, tuple(notes))
+                d = replace(d, notes=tuple(notes))
             if d.severity == "error" and any((x.message, x.span) == (d.message, d.span) for x in self.items):
                 continue  # the same error in every instance of a block: report it once
             self.items.append(d)

@@ -11,7 +11,9 @@ The layout is printed from the AST, so it never depends on how the source was sp
   from a tensor name (``image -> ...``), at the statement's indentation otherwise;
 - ``add { a | b }`` stays on one line when it is short and simple; otherwise each branch starts on
   its own line, the second and later ones with ``|`` two columns left of the branch's statements;
-- parameter, argument and tuple lists that overflow are filled under their first item.
+- parameter, argument and tuple lists that overflow are filled under their first item;
+- a definition without parameters is printed with its brackets, ``network small() {``, as
+  everywhere in the docs (the brackets may be left out in the source).
 
 Comments are not in the AST (lark drops them), so they are found by scanning the source and put
 back by aligning the source's tokens with the output's: an own-line comment goes before the output
@@ -38,7 +40,7 @@ from .syntax import (
 WIDTH = 100
 INDENT = 4
 
-__all__ = ["WIDTH", "format_source", "format_file", "strip_spans", "tokens", "comments"]
+__all__ = ["WIDTH", "format_source", "format_file", "strip_spans", "tokens", "comments", "unified_diff"]
 
 # ----------------------------------------------------------------------------------- tokens
 
@@ -641,6 +643,22 @@ def format_file(path: str | Path) -> tuple[str, str]:
 
     text = read_source(str(path), limit=MAX_SOURCE_BYTES)
     return text, format_source(text, str(path))
+
+
+def unified_diff(path: str, old: str, new: str) -> str:
+    """The change from ``old`` to ``new`` as a unified diff of ``path`` that ``patch -p0`` applies
+    (``archdsl fmt --diff``, as ``black --diff`` and ``ruff format --diff``)."""
+    out = []
+    for line in difflib.unified_diff(_diff_lines(old), _diff_lines(new), path, path):
+        out.append(line)
+        if not line.endswith("\n"):  # the last line of a file without a final newline
+            out.append("\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _diff_lines(text: str) -> list[str]:
+    """Lines as ``patch`` counts them: only '\n' ends one (str.splitlines also splits at '\f')."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
 
 
 def strip_spans(node):

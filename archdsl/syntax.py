@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Union
 
 from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
-from .errors import ArchError, Diagnostic, Span, source_lines
+from .errors import ArchError, Span
 
 # --------------------------------------------------------------------------------------------
 # expressions
@@ -396,10 +396,10 @@ class _ToAst:
     def body_block(self, c):  # "{" _stmt* "}"
         return self._seq(c, self._items(c))
 
-    def block_def(self, c):  # "block" NAME "(" [params] ")" body_block
+    def block_def(self, c):  # "block" NAME ["(" [params] ")"] body_block
         return self._done(BlockDef(str(c[1]), tuple(c[3] or ()), tuple(c[5]), self._span(c)), c)
 
-    def network_def(self, c):  # "network" NAME "(" [params] ")" body_block
+    def network_def(self, c):  # "network" NAME ["(" [params] ")"] body_block
         return self._done(NetworkDef(str(c[1]), tuple(c[3] or ()), tuple(c[5]), self._span(c)), c)
 
     def network_alias(self, c):  # "network" NAME "=" NAME "(" [args] ")"
@@ -591,17 +591,6 @@ MAX_NESTING = 64  # brackets ( [ { open at once
 MAX_TREE_DEPTH = 100  # AST depth: also long operator chains and else-if ladders (zoo: 16)
 MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
 
-# What each terminal looks like to a person (lark names them LPAR, RSQB, ...).
-_TOKEN_WORDS = {
-    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'",
-    "COMMA": "','", "COLON": "':'", "SEMICOLON": "';'", "EQUAL": "'='", "DOT": "'.'",
-    "VBAR": "'|'", "STAR": "'*'", "PLUS": "'+'", "MINUS": "'-'",
-    "NAME": "a name", "NUMBER_INT": "a number", "NUMBER_FLOAT": "a number", "STRING": "a string",
-    "COMP_OP": "a comparison", "ADD_OP": "'+' or '-'", "MUL_OP": "an operator", "POW": "'**'",
-    "$END": "end of file",
-}
-
-
 def _grammar_text() -> str:
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "grammars" / "arch.lark", here / "grammars" / "arch.lark"):
@@ -679,124 +668,14 @@ def _cache_path():
         return False
 
 
-def _terminal_words(p: Lark, names) -> list[str]:
-    words = set()
-    for n in names:
-        if n in _TOKEN_WORDS:
-            words.add(_TOKEN_WORDS[n])
-            continue
-        try:
-            term = p.get_terminal(n)
-            pattern = term.pattern
-            words.add(f"'{pattern.value}'" if pattern.type == "str" else n.lower())
-        except KeyError:
-            words.add(n.lower())
-    return sorted(words)
-
-
-def _describe(tok: Token | None) -> str:
-    if tok is None or tok.type == "$END":
-        return "end of file"
-    return f"'{tok}'"
-
-
-def _syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
-    p = parser()
-    line, col = max(err.line, 1), max(err.column, 1)
-    if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        msg = f"unexpected character {ch!r}"
-        hint = "comments start with '#'" if ch == "/" else None
-        return ArchError(Diagnostic("error", msg, Span(file, line, col, line, col + 1), hint))
-    if isinstance(err, UnexpectedEOF):
-        lines = source_lines(text)
-        line, col = len(lines), len(lines[-1]) + 1
-        expected = _terminal_words(p, err.expected)
-        msg = "unexpected end of file" + (f"; expected {_join(expected)}" if expected else "")
-        return ArchError(Diagnostic("error", msg, Span(file, line, col, line, col + 1)))
-    assert isinstance(err, UnexpectedToken)
-    tok = err.token
-    expected = _summarise(_terminal_words(p, _accepted(err)))
-    if tok.type == "$END" and "'}'" in expected:
-        lines = source_lines(text)
-        line, col = len(lines), len(lines[-1]) + 1
-        opened = _unclosed_brace(text)
-        hint = f"the '{{' on line {opened} is never closed" if opened else None
-        return ArchError(Diagnostic("error", "expected '}' before end of file", Span(file, line, col, line, col + 1), hint))
-    pos = getattr(tok, "start_pos", None)
-    if pos and text[pos - 1:pos + 1] == "->" and _open_paren_before(text, pos):
-        line, col = tok.line, tok.column - 1
-        return ArchError(Diagnostic("error", "expected ')' before '->'", Span(file, line, col, line, col + 2),
-                                    "the arguments of a call end with ')'"))
-    prev = err.token_history[-1] if err.token_history else None
-    after = f" after {_describe(prev)}" if prev is not None else ""
-    if tok.type == "$END":
-        lines = source_lines(text)
-        line, col = len(lines), len(lines[-1]) + 1
-    msg = f"expected {_join(expected)}{after}, found {_describe(tok)}"
-    hint = "comments start with '#'" if str(tok) == "//" else None
-    end = col + max(1, len(str(tok))) if tok.type != "$END" else col + 1
-    return ArchError(Diagnostic("error", msg, Span(file, line, col, line, end), hint))
-
-
-def _accepted(err: UnexpectedToken) -> set[str]:
-    """The terminals the parser could really take here.  ``err.expected`` is the LALR state's
-    lookahead set, which merged states widen (a ')' after 'for i in 1'); feeding each terminal to a
-    copy of the parser gives the exact set."""
-    try:
-        return set(err.interactive_parser.accepts())
-    except Exception:  # noqa: BLE001 - a better message is optional; the error is reported anyway
-        return set(err.expected)
-
-
-_EXPR_START = {"'('", "'+'", "'-'", "'['", "a name", "a number", "a string", "'in'", "'not'", "'true'",
-               "'false'", "'if'", "'+' or '-'"}
-
-
-_OPERATORS = {"'**'", "'+' or '-'", "an operator", "a comparison", "'and'", "'or'"}
-_STMT_START = {"'for'", "'if'", "'init'", "'input'", "'let'", "'output'", "a name", "'in'", "a string"}
-
-
-def _summarise(words: list[str]) -> list[str]:
-    """Say 'a statement', 'an expression' or 'an operator' instead of listing every token that can
-    start one (or continue one)."""
-    for group, name, least in ((_STMT_START, "a statement", 5), (_EXPR_START, "an expression", 4),
-                               (_OPERATORS, "an operator", 3)):
-        if len([w for w in words if w in group]) >= least:
-            words = [w for w in words if w not in group] + [name]
-    return words
-
-
-def _unclosed_brace(text: str) -> int | None:
-    stack = []
-    for lineno, line in enumerate(source_lines(text), 1):
-        code = line.split("#", 1)[0]
-        for ch in code:
-            if ch == "{":
-                stack.append(lineno)
-            elif ch == "}" and stack:
-                stack.pop()
-    return stack[-1] if stack else None
-
-
-def _open_paren_before(text: str, pos: int) -> bool:
-    line_start = text.rfind("\n", 0, pos) + 1
-    before = text[line_start:pos]
-    return before.count("(") > before.count(")")
-
-
-def _join(words: list[str]) -> str:
-    if len(words) > 6:
-        words = words[:6] + ["..."]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
 def parse(text: str, file: str = "<string>") -> Program:
     """Parse ``.arch`` source text into a :class:`Program`; raise :class:`ArchError` on bad syntax."""
     try:
         return _parse(text, "start", file)
     except UnexpectedInput as err:
-        raise _syntax_error(err, file, text) from None
+        from .syntax_errors import syntax_error  # the explanations need this module's parser
+
+        raise syntax_error(err, file, text) from None
 
 
 def parse_expr(text: str, file: str = "<string>", line: int = 1, col: int = 1) -> Expr:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -328,3 +330,67 @@ def test_fmt_reads_files_as_check_does(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "internal error" not in err, err
     assert main(["fmt", "--check", "--max-source-bytes", "3000000", str(big)]) == 0
+
+
+def _fmt(args, capsys) -> tuple[int, str, str]:
+    code = main(["fmt", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_fmt_diff_is_a_patch_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    messy = "network n(){input x:[1,4,4]\nx->relu}"  # no newline at the end either
+    Path("a.arch").write_text(messy)
+    Path("b.arch").write_text(format_source(messy))  # already formatted
+    Path("c.arch").write_text("block b{relu}\r\n\f# c\r\n")  # '\r' and '\f' are whitespace to the lexer
+    code, out, err = _fmt(["--diff", "a.arch", "b.arch", "c.arch"], capsys)
+    assert code == 1
+    assert out.startswith("--- a.arch\n+++ a.arch\n@@ ") and "--- c.arch\n+++ c.arch\n" in out
+    assert "b.arch" not in out and "would reformat a.arch" in err and "would reformat c.arch" in err
+    assert "\\ No newline at end of file\n" in out
+    assert Path("a.arch").read_text() == messy, "--diff writes nothing"
+    if shutil.which("patch"):
+        subprocess.run(["patch", "-p0", "--quiet"], input=out.encode(), check=True)
+        for name in ("a.arch", "b.arch", "c.arch"):
+            text = Path(name).read_bytes().decode()
+            assert text == format_source(text), name
+    assert _fmt(["--diff", "b.arch"], capsys) == (0, "", "")
+
+
+def test_fmt_diff_with_check_and_with_errors(tmp_path, capsys):
+    bad, broken = tmp_path / "bad.arch", tmp_path / "broken.arch"
+    bad.write_text("block b{relu}\n")
+    broken.write_text("network n() { x -> }\n")
+    code, out, err = _fmt(["--diff", "--check", str(bad), str(broken)], capsys)
+    assert code == 1 and out.startswith(f"--- {bad}\n") and "broken.arch:1:" in err
+    assert "would reformat" not in out, "stdout is the diff alone"
+    assert bad.read_text() == "block b{relu}\n"
+
+
+# ------------------------------------------------------------------------------- definitions without ()
+
+
+def test_definitions_without_parameters_may_leave_out_the_brackets(tmp_path, capsys):
+    short = ("network small {\n    input x: [3, 8, 8]\n    x -> stem -> relu\n}\n\n"
+             "block stem {\n    conv(4, 3, pad=1) -> bn\n}\n")
+    canonical = short.replace("small {", "small() {").replace("stem {", "stem() {")
+    assert same_ast(short, canonical)
+    assert format_source(short) == canonical == format_source(canonical)
+    path = tmp_path / "short.arch"
+    path.write_text(short)
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err
+    assert main(["fmt", str(path)]) == 0 and path.read_text() == canonical
+
+
+def test_language_reference_example_of_the_short_form():
+    """docs/language.md shows the canonical form (its examples are in fmt layout) and says the
+    brackets may be left out; written without them, the example checks and formats back."""
+    import archdsl
+
+    doc = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"^```arch\n(.*?)^```", doc, re.S | re.M) if "# or: network small {" in b)
+    short = re.sub(r"^(network|block) (\w+)\(\) \{", r"\1 \2 {  ", block, flags=re.M)  # comments keep their column
+    assert short.count("() {") == 0 < block.count("() {")
+    assert archdsl.loads(short).network() is not None
+    assert format_source(short) == block
