@@ -193,7 +193,13 @@ def _wrote(path: str, what: str = "") -> None:
 
 
 def cmd_check(args, diags: Diagnostics) -> int:
-    arch = _load(args, diags)
+    try:
+        arch = _load(args, diags)
+    except _Failed:
+        if args.json:  # the same report as for a network that fails, with no network checked
+            print(json.dumps({"ok": False, "networks": [], "failed": [],
+                              "diagnostics": [d.to_json() for d in diags.items]}, indent=2))
+        raise
     names = [args.network] if args.network else arch.networks
     if not names:
         diags.error("no network is defined", Span(args.file, 0, 0))

@@ -73,3 +73,12 @@ def test_png_resolution(tmp_path):
     assert main(["graph", LENET, "-o", str(tmp_path / "lo.png"), "--dpi", "96"]) == 0
     (w_hi, h_hi), (w_lo, h_lo) = size(tmp_path / "hi.png"), size(tmp_path / "lo.png")
     assert abs(w_hi / w_lo - 2) < 0.05 and abs(h_hi / h_lo - 2) < 0.05  # the default is 192 dpi
+
+
+def test_check_json_on_a_syntax_error(tmp_path, capsys):
+    f = tmp_path / "bad.arch"
+    f.write_text("network n( {\n")
+    assert main(["check", str(f), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["networks"] == []
+    assert report["diagnostics"][0]["severity"] == "error" and report["diagnostics"][0]["line"] == 1
