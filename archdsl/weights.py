@@ -91,6 +91,8 @@ def _read_safetensors(p: Path, span: Span, diags: Diagnostics | None) -> tuple[d
     try:
         return dict(load_file(str(p))), _Problems(span)
     except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
+        if "not fully covered" in str(err):  # the reader's words for a file shorter than its header says
+            raise ArchError("the weights file is truncated", span, TRUNCATED_HINT) from None
         raise ArchError(f"cannot read the file as safetensors: {_first_line(err)}", span) from None
 
 
@@ -250,13 +252,16 @@ def _check(net: Network, raw: dict, problems: _Problems, diags: Diagnostics | No
         if key not in raw or tuple(np.shape(raw[key])) != tuple(w.shape):
             continue
         arr = np.asarray(raw[key])
+        is_float = arr.dtype.kind == "f" or "float" in arr.dtype.name  # also ml_dtypes' bfloat16, float8
         if arr.dtype.kind == "c":
             problems.add("complex", key, str(arr.dtype))
-        elif w.role != "count" and arr.dtype.kind not in "f":
+        elif not is_float and arr.dtype.kind not in "iub":
+            problems.add("dtype", key, str(arr.dtype))
+        elif not is_float and w.role != "count":
             problems.add("integer", key, str(arr.dtype))
         else:
             out[key] = arr.astype(np.int64 if w.role == "count" else np.float32, copy=False)
-            if arr.dtype.kind == "f" and not np.isfinite(out[key]).all():
+            if is_float and w.role != "count" and not np.isfinite(out[key]).all():
                 nonfinite.append(_count_nonfinite(key, out[key]))
     errors = _fit_errors(net, raw, want, problems) + problems.diagnostics()
     if errors:

@@ -44,6 +44,7 @@ def state_dict() -> dict:
 def compile_onnx(src: Path, weights: Path, capsys, *extra) -> tuple[int, str]:
     """Exit status and stderr of ``compile --target onnx --weights``; on failure no output file."""
     out = src.parent / "small.onnx"
+    out.unlink(missing_ok=True)
     rc = cli.main(["compile", str(src), "--target", "onnx", "-o", str(out), "--weights", str(weights), *extra])
     err = capsys.readouterr().err
     assert "internal error" not in err and "Traceback" not in err, err
@@ -290,3 +291,20 @@ def test_an_empty_state_dict_fits_a_network_without_weights(tmp_path, capsys):
     src.write_text("network n() {\n    input x: [3, 4, 4]\n    x -> relu -> maxpool(2)\n}\n")
     rc, err = compile_onnx(src, save({}, tmp_path / "w.pt"), capsys)
     assert rc == 0 and not diagnostics_in(err), err
+
+
+def test_safetensors_files_get_the_same_checks(small, tmp_path, capsys):
+    st = pytest.importorskip("safetensors.torch")
+    sd = state_dict()
+    sd["conv1.weight"] = sd["conv1.weight"].to(torch.bfloat16)
+    st.save_file(sd, tmp_path / "w.safetensors")
+    rc, err = compile_onnx(small, tmp_path / "w.safetensors", capsys)
+    assert rc == 0 and not diagnostics_in(err), err
+    whole = (tmp_path / "w.safetensors").read_bytes()
+    (tmp_path / "w.safetensors").write_bytes(whole[: len(whole) // 2])
+    rc, err = compile_onnx(small, tmp_path / "w.safetensors", capsys)
+    assert rc == 1 and "the weights file is truncated" in err, err
+    _complex(sd)
+    st.save_file(sd, tmp_path / "w.safetensors")
+    rc, err = compile_onnx(small, tmp_path / "w.safetensors", capsys)
+    assert rc == 1 and err.startswith(f"{tmp_path / 'w.safetensors'}: error: tensor fc.bias (complex64) is complex")
