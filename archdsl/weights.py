@@ -237,7 +237,7 @@ class _Problems:
         out = []
         for kind, items in self.by_kind.items():
             noun, nouns, one, several, hint = _KINDS[kind]
-            message = f"{noun} {items[0]} {one}" if len(items) == 1 else f"{len(items)} {nouns} {several}: {_few(items)}"
+            message = f"{noun} {_few(items)} {one}" if len(items) == 1 else f"{len(items)} {nouns} {several}: {_few(items)}"
             out.append(Diagnostic("error", message, self.span, hint))
         return out
 

@@ -308,3 +308,10 @@ def test_safetensors_files_get_the_same_checks(small, tmp_path, capsys):
     st.save_file(sd, tmp_path / "w.safetensors")
     rc, err = compile_onnx(small, tmp_path / "w.safetensors", capsys)
     assert rc == 1 and err.startswith(f"{tmp_path / 'w.safetensors'}: error: tensor fc.bias (complex64) is complex")
+
+
+def test_a_hostile_key_of_a_bad_entry_is_shown_escaped(small, tmp_path, capsys):
+    sd = state_dict()
+    sd["\x1b]0;title\x07"] = "not a tensor"
+    rc, err = compile_onnx(small, save(sd, tmp_path / "w.pt"), capsys)
+    assert rc == 1 and "\x1b" not in err and "\x07" not in err and "entry \\x1b]0;title\\x07 (a str) is not a tensor" in err
