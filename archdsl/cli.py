@@ -17,7 +17,7 @@ from typing import Any
 from .elaborate import DEFAULT_MAX_NODES, STEPS_PER_NODE
 from .syntax import MAX_SOURCE_BYTES
 from .errors import ArchError, Diagnostic, Diagnostics, Span
-from .files import check_output, output_mode, read_source, write_atomic, write_output  # noqa: F401 (re-exported)
+from .files import check_output, read_source, write_output
 
 
 def _define(text: str) -> tuple[str, Any]:
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("torch", "onnx"), default="torch")
     p.add_argument("-o", "--output", help="output file (torch: default stdout)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (13 or newer)")
-    p.add_argument("--weights", help="ONNX: a state_dict (.pt/.pth) or .safetensors file")
+    p.add_argument("--weights", help="ONNX: a state_dict (.pt/.pth) or .safetensors file, checked against the network")
     p.add_argument("--dynamic-batch", action="store_true", help="ONNX: symbolic batch axis")
     p.add_argument("--fold-bn", action="store_true", help="ONNX: fold batch norm into convolutions")
     p.add_argument("--functions", action="store_true", help="ONNX: keep each block as a local function")
@@ -255,12 +255,21 @@ def cmd_summary(args, diags: Diagnostics) -> int:
 
 
 def cmd_compile(args, diags: Diagnostics) -> int:
+    if args.weights and args.target == "torch":
+        # The module's state_dict keys are the file's keys: load_state_dict takes the file as it
+        # is, and a copy beside the module (or a path inside it) would add nothing but a second
+        # source of truth.  Never ignore the option silently.
+        diags.error("--weights is for --target onnx; the generated PyTorch module does not embed weights",
+                    Span(args.weights, 0, 0),
+                    f"build the module, then load them: model.load_state_dict(torch.load({args.weights!r}, "
+                    "weights_only=True))")
+        raise _Failed()
     arch, net = _network(args, diags)
     if args.output:  # before any work: a refused output costs nothing
         for path in (args.output, args.output + ".data") if args.target == "onnx" else (args.output,):
             check_output(path, _inputs(arch, args))
-    _report(diags, args)
     if args.target == "torch":
+        _report(diags, args)
         from .backends.torch import generate
 
         source = generate(net, source_name=Path(arch.file).name)
@@ -273,7 +282,8 @@ def cmd_compile(args, diags: Diagnostics) -> int:
     from .backends.onnx import export
 
     model = export(net, args.output, opset=args.opset, weights=args.weights, dynamic_batch=args.dynamic_batch,
-                   fold_bn=args.fold_bn, functions=args.functions)
+                   fold_bn=args.fold_bn, functions=args.functions, diags=diags)
+    _report(diags, args)  # after exporting: reading the weights may warn
     if any(t.data_location == t.EXTERNAL for t in model.graph.initializer):
         print(f"note: the weights are in {args.output}.data beside the model (ONNX external data: "
               "the model is over protobuf's 2 GiB limit); keep the two files together", file=sys.stderr)

@@ -392,7 +392,7 @@ def test_weight_errors(small, tmp_path):
     with pytest.raises(ArchError, match="unknown weights format"):
         export(small, weights=str(tmp_path / "w.bin"))
     (tmp_path / "junk.pt").write_bytes(b"not a zip")
-    with pytest.raises(ArchError, match="cannot read junk.pt"):
+    with pytest.raises(ArchError, match="junk.pt: error: cannot read the file"):
         export(small, weights=str(tmp_path / "junk.pt"))
     with pytest.raises(ArchError, match="opset 12"):
         export(small, opset=12)
@@ -488,7 +488,7 @@ def test_cli_errors_leave_no_file(tmp_path, capsys):
     (tmp_path / "bad.pt").write_bytes(b"junk")
     assert cli.main(["compile", str(src), "--target", "onnx", "-o", str(out), "--weights",
                      str(tmp_path / "bad.pt")]) == 1
-    assert "cannot read bad.pt" in capsys.readouterr().err
+    assert "bad.pt: error: cannot read the file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pt", "small.arch"]
 
 

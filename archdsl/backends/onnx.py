@@ -8,7 +8,7 @@ keys (``layer1.0.conv1.weight``).  The model is for inference: dropout disappear
 uses its running statistics.
 
 Weights come from a PyTorch ``state_dict`` file (``.pt``/``.pth``, read with torch) or a
-``.safetensors`` file; without one they are initialised with numpy, seeded and deterministic,
+``.safetensors`` file, read and checked by :mod:`archdsl.weights`; without one they are initialised with numpy, seeded and deterministic,
 the way the generated PyTorch module initialises itself (its ``init`` declarations, otherwise
 PyTorch's defaults), so this path never imports torch.
 """
@@ -25,9 +25,11 @@ from google.protobuf.message import EncodeError
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__, ops
-from ..errors import ArchError
+from ..errors import ArchError, Diagnostics
 from ..init import INIT_OPS
 from ..ir import Network, Node, Scope, Value
+from ..weights import load as load_weights
+from ..weights import weight_specs
 
 MIN_OPSET = 13
 DOMAIN = "archdsl"  # the domain of the local functions of --functions
@@ -35,11 +37,12 @@ DOMAIN = "archdsl"  # the domain of the local functions of --functions
 
 def export(net: Network, path: str | None = None, *, opset: int = 17, weights: str | None = None,
            dynamic_batch: bool = False, fold_bn: bool = False, functions: bool = False,
-           seed: int = 0) -> onnx.ModelProto:
+           seed: int = 0, diags: Diagnostics | None = None) -> onnx.ModelProto:
     """Build (and, with ``path``, write atomically) the ONNX model of ``net``.
 
-    ``weights``: a ``state_dict`` file (``.pt``/``.pth``) or ``.safetensors``; default: seeded
-    initialisation.  ``dynamic_batch``: a symbolic ``batch`` axis instead of 1.  ``fold_bn``: fold
+    ``weights``: a ``state_dict`` file (``.pt``/``.pth``) or ``.safetensors``, read and checked by
+    :mod:`archdsl.weights` (its warnings go to ``diags``); default: seeded initialisation.
+    ``dynamic_batch``: a symbolic ``batch`` axis instead of 1.  ``fold_bn``: fold
     batch norm into the convolution before it.  ``functions``: each ``block`` instance becomes a call
     of an ONNX local function (one function per distinct block body).
     """
@@ -51,7 +54,7 @@ def export(net: Network, path: str | None = None, *, opset: int = 17, weights: s
     missing = sorted({n.op for n in net.nodes if n.op != "input" and "onnx" not in ops.REGISTRY[n.op].backends})
     if missing:  # pragma: no cover - every registry op has an emitter (tested)
         raise ArchError(f"no ONNX emitter for {', '.join(missing)}")
-    tensors = load_weights(net, weights) if weights else init_weights(net, seed)
+    tensors = load_weights(net, weights, diags) if weights else init_weights(net, seed)
     folded = fold_batch_norms(net, tensors, functions) if fold_bn else set()
     model = _Builder(net, opset, tensors, dynamic_batch, functions, folded).model()
     try:
@@ -70,7 +73,7 @@ def export(net: Network, path: str | None = None, *, opset: int = 17, weights: s
     data = model.SerializeToString()  # once: the checker and the file take the same bytes
     onnx.checker.check_model(data, full_check=True)
     if path is not None:
-        from ..cli import write_atomic
+        from ..files import write_atomic
 
         write_atomic(path, data)
     return model
@@ -86,7 +89,7 @@ def _save_with_external_data(model: onnx.ModelProto, path: str) -> None:
     import shutil
     import tempfile
 
-    from ..cli import output_mode
+    from ..files import output_mode
 
     target = Path(path)
     data_name = target.name + ".data"
@@ -314,84 +317,6 @@ def _self_contained(scope: Scope) -> bool:
 # ============================================================================== weights
 
 
-def _weight_specs(net: Network):
-    """(node, Weight) for every tensor of the state_dict, in module order."""
-    for n in net.nodes:
-        spec = ops.REGISTRY.get(n.op)
-        if spec is not None:
-            for w in spec.weights(n.attrs, [net.shape_of(v) for v in n.inputs]):
-                yield n, w
-
-
-def load_weights(net: Network, path: str) -> dict[str, np.ndarray]:
-    """Read a state_dict (``.pt``/``.pth``) or ``.safetensors`` file and check it against ``net``."""
-    p = Path(path)
-    if not p.is_file():
-        raise ArchError(f"weights file {path} does not exist")
-    suffix = p.suffix.lower()
-    if suffix == ".safetensors":
-        try:
-            from safetensors.numpy import load_file
-        except ImportError:
-            raise ArchError(f"reading {p.name} needs the 'safetensors' package, which is not installed",
-                            hint="pip install safetensors, or save the state_dict with torch.save to a .pt file"
-                            ) from None
-        try:
-            raw = dict(load_file(str(p)))
-        except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
-            raise ArchError(f"cannot read {p.name} as safetensors: {err}") from None
-    elif suffix in (".pt", ".pth"):
-        raw = _load_torch(p)
-    else:
-        raise ArchError(f"unknown weights format '{p.suffix}' ({p.name})",
-                        hint="give a PyTorch state_dict (.pt, .pth) or a .safetensors file")
-    return _check_weights(net, raw, p.name)
-
-
-def _load_torch(p: Path) -> dict[str, np.ndarray]:
-    import torch  # only here: the default path never imports torch
-
-    try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - pickle and zip errors alike mean a bad file
-        raise ArchError(f"cannot read {p.name} as a PyTorch state_dict: {err}") from None
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]  # a training checkpoint
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ArchError(f"{p.name} does not hold a state_dict (a mapping of names to tensors)",
-                        hint="save it with torch.save(model.state_dict(), path)")
-    return {k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().numpy() for k, v in obj.items()}
-
-
-def _check_weights(net: Network, raw: dict[str, np.ndarray], what: str) -> dict[str, np.ndarray]:
-    want = {f"{n.path}.{w.name}": w for n, w in _weight_specs(net)}
-    missing = [k for k, w in want.items() if k not in raw and w.role != "count"]
-    extra = [k for k in raw if k not in want]
-    wrong = [f"{k} is {list(np.shape(raw[k]))} in the file, {list(w.shape)} in the network"
-             for k, w in want.items() if k in raw and tuple(np.shape(raw[k])) != tuple(w.shape)]
-    if missing or extra or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} key{'s' * (len(missing) > 1)} ({_few(missing)})")
-        if extra:
-            parts.append(f"{len(extra)} unexpected key{'s' * (len(extra) > 1)} ({_few(extra)})")
-        if wrong:
-            parts.append(f"{len(wrong)} shape mismatch{'es' * (len(wrong) > 1)} ({_few(wrong)})")
-        hint = "keys are the module paths of `archdsl summary`; save model.state_dict() of the compiled module"
-        if extra and all(k.startswith("module.") for k in extra):
-            hint = "the keys start with 'module.' (a DataParallel model): save model.module.state_dict()"
-        raise ArchError(f"weights {what} do not fit network '{net.name}': " + "; ".join(parts), hint=hint)
-    out = {}
-    for k, w in want.items():
-        if k in raw:
-            out[k] = np.asarray(raw[k], dtype=np.int64 if w.role == "count" else np.float32)
-    return out
-
-
-def _few(items: list[str], n: int = 4) -> str:
-    return ", ".join(items[:n]) + (f", ... {len(items) - n} more" if len(items) > n else "")
-
-
 def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded numpy initialisation following ``init`` declarations, else PyTorch's defaults.
 
@@ -399,7 +324,7 @@ def init_weights(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
     not change the others' values.
     """
     out: dict[str, np.ndarray] = {}
-    for n, w in _weight_specs(net):
+    for n, w in weight_specs(net):
         key = f"{n.path}.{w.name}"
         rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
         weights = ops.REGISTRY[n.op].weights(n.attrs, [net.shape_of(v) for v in n.inputs])

@@ -42,14 +42,26 @@ def _conv(e, n, xs):
 
 @backend("onnx", "conv_transpose")
 def _conv_transpose(e, n, xs):
+    """PyTorch's output_padding grows the end of each axis; ONNX runtimes refuse output_padding
+    >= stride (which PyTorch allows below the dilation), so it is spelt with pads: first it cancels
+    end padding; what is left stays output_padding if below the stride, else an explicit Pad of
+    the output (those rows and columns get no input, only the bias, which is then added after)."""
     a = n.attrs
-    ins = [xs[0], e.weight(n, "weight")]
-    bias = e.weight(n, "bias")
+    w, bias = e.weight(n, "weight"), e.weight(n, "bias")
+    (ph, pw), (oh, ow) = a["pad"], a["output_padding"]
+    end = [max(ph - oh, 0), max(pw - ow, 0)]
+    grow = [max(oh - ph, 0), max(ow - pw, 0)]
+    attrs = dict(kernel_shape=list(a["kernel"]), strides=list(a["stride"]), pads=[ph, pw, *end],
+                 dilations=list(a["dilation"]), group=a["groups"])
+    if all(g < s for g, s in zip(grow, a["stride"])):
+        if any(grow):
+            attrs["output_padding"] = grow
+        return [e.op("ConvTranspose", [xs[0], w] + ([bias] if bias else []), **attrs)]
+    y = e.op("ConvTranspose", [xs[0], w], **attrs)
+    y = e.op("Pad", [y, e.ints([0, 0, 0, 0, 0, 0, *grow])])
     if bias:
-        ins.append(bias)
-    return [e.op("ConvTranspose", ins, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
-                 pads=_spatial(a), output_padding=list(a["output_padding"]), dilations=list(a["dilation"]),
-                 group=a["groups"])]
+        y = e.op("Add", [y, e.op("Unsqueeze", [bias, e.ints([1, 2])])])
+    return [y]
 
 
 @backend("onnx", "linear")
@@ -368,12 +380,35 @@ def _resize_mode(a) -> dict:
     return dict(mode="linear", coordinate_transformation_mode="align_corners" if a["align_corners"] else "half_pixel")
 
 
+def _check_float32_scale(n, sizes, s) -> None:
+    """Resize scales are float32: onnxruntime computes floor(H * scale) in single precision and
+    onnx's shape inference in double precision of the float32 scale, while PyTorch multiplies
+    in double precision (of 0.7 and 90 it makes 62, onnxruntime 63; of 0.7 and 10, 7 and onnx 6).
+    Sizes instead of scales would change the coordinates PyTorch uses (the scale, not out / in),
+    so a scale on which they disagree is refused."""
+    s32 = np.float32(s)
+    hint = "use a scale that is exact in binary (1.5, 0.75, 1.25, 0.625) or give the output size=(h, w)"
+    for d, out, axis in zip(sizes, n.shape[1:], ("height", "width")):
+        if not isinstance(d, int):
+            if float(s32) != s:
+                raise ArchError(f"upsample scale {s} of a map of unknown size cannot be exported to ONNX exactly: "
+                                f"Resize takes single-precision scales, where it is {float(s32):.9g}", n.span, hint)
+            continue
+        onnx_sizes = {int(s32 * np.float32(d)), math.floor(float(s32) * d)}
+        if onnx_sizes != {out}:
+            other = min(onnx_sizes - {out})
+            raise ArchError(f"upsample scale {s} of the {axis} {d} gives {out} in PyTorch but {other} in ONNX, "
+                            f"whose Resize takes single-precision scales (where it is {float(s32):.9g})",
+                            n.span, hint)
+
+
 @backend("onnx", "upsample")
 def _upsample(e, n, xs):
     a = n.attrs
     attrs = _resize_mode(a)
     if a["size"] is None:
-        s = float(a["scale"])
+        s = a["scale"]
+        _check_float32_scale(n, e.in_shape(n)[1:], s)
         return [e.op("Resize", [xs[0], "", e.const([1.0, 1.0, s, s])], **attrs)]
     lead = e.op("Slice", [e.op("Shape", xs), e.ints([0]), e.ints([2])])  # batch and channels
     sizes = e.op("Concat", [lead, e.ints(a["size"])], axis=0)

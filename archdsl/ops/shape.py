@@ -1,6 +1,8 @@
 """Ops that move data without weights: flatten, reshape, permute, shuffle, chunk, resize, pad, crop."""
 from __future__ import annotations
 
+import math
+
 from . import Attr, OpError, OpSpec, fmt_shape, need_rank, numel, pair, register
 
 
@@ -110,10 +112,24 @@ def _upsample_shape(a, ins):
     s = a["scale"]
     if isinstance(s, (tuple, list)):
         raise OpError("upsample scale must be one number")
-    if s != int(s) or s < 1:
-        raise OpError(f"upsample scale {s} must be a positive whole number")
-    a["scale"] = s = int(s)
-    return [(c, *(d * s if isinstance(d, int) else f"{d}*{s}" for d in (h, w)))]
+    if not (math.isfinite(s) and s > 0):
+        raise OpError(f"upsample scale {s} must be a positive number")
+    if s == int(s):
+        a["scale"] = s = int(s)  # scale_factor=2, not 2.0, in the generated module
+    return [(c, *(_scaled(d, s, axis) for d, axis in ((h, "height"), (w, "width"))))]
+
+
+def _scaled(d, s, axis: str):
+    """PyTorch's output size, ``floor(d * scale)`` (in double precision)."""
+    if isinstance(d, str):
+        return f"{d}*{s}" if isinstance(s, int) else f"floor({d}*{s})"
+    if not math.isfinite(d * s):
+        raise OpError(f"upsample scale {s} is too large")
+    out = math.floor(d * s)
+    if out < 1:
+        raise OpError(f"upsample scale {s} leaves nothing of the {axis} {d}: floor({d} * {s}) = {out}",
+                      f"use a scale of at least {1 / d:g}")
+    return out
 
 
 def _mode_args(a):
@@ -129,14 +145,18 @@ def _upsample_args(a):
 
 
 register(OpSpec(
-    "upsample", (Attr("scale", "float", 2), Attr("mode", "str", "nearest", ("nearest", "bilinear")),
+    "upsample", (Attr("scale", "float", 2, doc="a factor, whole or not (1.5, 0.5): the output is floor(H * scale)"),
+                 Attr("mode", "str", "nearest", ("nearest", "bilinear")),
                  Attr("size", "pair", None), Attr("align_corners", "bool", False)),
-    "Resize by a whole scale factor or to a size (nn.Upsample).", _upsample_shape,
+    "Resize by a scale factor or to a size (nn.Upsample).  As in PyTorch, a fractional scale maps "
+    "output pixels to input coordinates by the scale itself, not by the ratio of the sizes.  ONNX "
+    "takes scales in single precision: an export refuses a scale that is inexact there and gives "
+    "another size (0.7 of 90); binary fractions (1.5, 0.75) are exact.", _upsample_shape,
     rf=lambda a: (1, 1 / a["scale"]) if a["size"] is None else "resample", family="shape",
     example='upsample(2, mode="bilinear")',
     torch_module=lambda a, ins: f"nn.Upsample({_upsample_args(a)})",
     torch_fn=lambda a, x, ins: f"F.interpolate({x[0]}, {_upsample_args(a)})",
-    rule="[C, H, W] -> [C, H*scale, W*scale]"))
+    rule="[C, H, W] -> [C, floor(H*scale), floor(W*scale)] (or [C, *size])"))
 
 
 def _resize_shape(a, ins):
