@@ -21,9 +21,9 @@ _UNSAFE = re.compile(r"[^ !#-&(-\[\]-~]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def escape(text: str, quote: str = "'") -> str:
+def escape(text: str, quote: str = "'", visible: bool = False) -> str:
     """``text`` as the inside of a Python string literal delimited by ``quote`` (``'``, ``"`` or
-    ``\"\"\"``), evaluating back to exactly ``text``.
+    ``\"\"\"``; ``""`` for a comment), evaluating back to exactly ``text``.
 
     The result is one line of printable characters that cannot end the literal: the backslash and
     the delimiter's quote are escaped, and so is every character that is not printable (controls,
@@ -31,6 +31,10 @@ def escape(text: str, quote: str = "'") -> str:
     ``str.splitlines`` honour: U+000B, U+000C, U+001C-1E, U+0085, U+2028, U+2029).  Printable
     non-ASCII text stays readable.  Because the result never contains a line break, text that is
     wrapped is wrapped first and escaped line by line; the wrapper never sees an escape to split.
+
+    ``visible`` (for docstrings) keeps those escapes in the value: the docstring shows ``\\x00``
+    rather than holding a NUL, because ``type()`` refuses a class docstring with a lone surrogate
+    and docstring tools split lines at U+2028.
     """
     q = quote[:1]
 
@@ -40,10 +44,10 @@ def escape(text: str, quote: str = "'") -> str:
             return "\\" + ch
         if ch in "'\"" or (ch.isprintable() and not ch.isascii()):
             return ch
-        if ch in _NAMED:
-            return _NAMED[ch]
         code = ord(ch)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+        out = _NAMED.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                                 else f"\\U{code:08x}")
+        return "\\" + out if visible else out
 
     return _UNSAFE.sub(sub, text)
 

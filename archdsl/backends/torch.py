@@ -295,12 +295,13 @@ def _docstring(text: str, indent: str) -> str:
 
     The raw text is wrapped and each line is escaped afterwards, so the wrapper never splits an
     escape and no line can end in a backslash or hold a closing quote.  Words are never broken:
-    a long label stays whole (and searchable) on its own line.
+    a long label stays whole (and searchable) on its own line.  The wrapper may turn ASCII
+    whitespace into line breaks; every other unprintable character is shown as its escape.
     """
     lines: list[str] = []
     for line in text.split("\n"):
         lines += textwrap.wrap(line, 96 - len(indent), break_long_words=False, break_on_hyphens=False) or [""]
-    body = "\n".join((indent if k and ln else "") + escape(ln, '"""') for k, ln in enumerate(lines))
+    body = "\n".join((indent if k and ln else "") + escape(ln, '"""', visible=True) for k, ln in enumerate(lines))
     return f'{indent}"""{body}\n{indent}"""' if len(lines) > 1 else f'{indent}"""{body}"""'
 
 
