@@ -22,7 +22,7 @@ from archdsl import ArchError
 from archdsl.analysis import state_dict_shapes
 from archdsl.backends.names import escape
 from archdsl.backends.torch import generate
-from codecheck import check_generated
+from codecheck import GeneratedCodeError, check_generated
 
 LENGTHS = range(1, 301)
 SENTINEL = "PWNED"
@@ -211,6 +211,81 @@ def test_a_sample_builds_and_imports_with_torch():
     exec(compile(generate(net), "<generated>", "exec"), namespace)  # noqa: S102 - a real import
     assert not os.listdir(".")
     assert namespace["MODEL"]()(torch.zeros(1, 4, 8, 8)).shape == (1, 4, 8, 8)
+
+
+# ------------------------------------------------------------------------------ the allow-list
+
+VALID = '''"""doc."""
+from torch import nn
+
+
+class N(nn.Module):
+    """Doc."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, kernel_size=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return x
+
+
+MODEL = N
+'''
+FORWARD = "        return x\n"
+INIT = "        super().__init__()\n"
+
+
+@pytest.mark.parametrize("old, new", [
+    (FORWARD, "        open('x')\n" + FORWARD),
+    (FORWARD, "        x = __import__('os')\n" + FORWARD),
+    (FORWARD, "        x = x.__class__\n" + FORWARD),
+    (FORWARD, "        x = getattr(x, 'weight')\n" + FORWARD),
+    (FORWARD, "        x = getattr(self, x)\n" + FORWARD),
+    (FORWARD, "        x = (lambda: x)()\n" + FORWARD),
+    (FORWARD, "        x = f'{x}'\n" + FORWARD),
+    (FORWARD, "        x = x * inf\n" + FORWARD),
+    (FORWARD, "        'a string statement'\n" + FORWARD),
+    (FORWARD, "        x = self.conv('positional string')\n" + FORWARD),
+    (FORWARD, "        import os\n" + FORWARD),
+    (FORWARD, "        def g():\n            pass\n" + FORWARD),
+    (FORWARD, "        nn = x\n" + FORWARD),
+    (FORWARD, "        x = self.conv(*x)\n" + FORWARD),
+    (INIT, INIT + "        self.conv = nn.Conv2d(**{})\n"),
+    ("from torch import nn\n", "from torch import nn\nimport os\n"),
+    ("from torch import nn\n", "from torch import nn\nprint('hi')\n"),
+    ('"""doc."""\n', '"""doc."""\n"""second"""\n'),
+    ("class N(nn.Module):", "class N(object):"),
+    ("class N(nn.Module):", "@nn.Module\nclass N(nn.Module):"),
+    ("MODEL = N", "nn = N"),
+    ("MODEL = N", "MODEL = print"),
+    ("MODEL = N", "MODEL = N\nMODEL2 = N"),
+    ('    """Doc."""', '    """Doc."""\n    x = 1'),
+    ("def forward(self, x):", "def forward(self, x=open):"),
+    ('"""doc."""', '"""doc.""" """'),
+])
+def test_the_allow_list_refuses_what_the_backend_never_emits(old, new):
+    assert old in VALID
+    check_generated(VALID)
+    with pytest.raises(GeneratedCodeError):
+        check_generated(VALID.replace(old, new, 1))
+
+
+def test_a_violation_is_an_internal_error_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    from archdsl import ops
+    from archdsl.cli import main
+
+    monkeypatch.setattr(ops.REGISTRY["relu"], "torch_fn", lambda a, x, ins: f"open('{SENTINEL}')")
+    src = tmp_path / "r.arch"
+    src.write_text("network n() {\n    input x: [4, 8, 8]\n    x -> add { relu | identity }\n}\n")
+    net = archdsl.load(str(src)).network()
+    with pytest.raises(GeneratedCodeError, match="call of|name 'open'"):
+        generate(net)
+    out = tmp_path / "r.py"
+    assert main(["compile", str(src), "--target", "torch", "-o", str(out)]) == 70
+    assert "internal error" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / SENTINEL).exists()
 
 
 # ------------------------------------------------------------------------------ one namespace

@@ -21,14 +21,13 @@ ALLOWED_IMPORTS = {
 }
 GLOBALS = {"nn", "F", "torch", "math", "OrderedDict", "super", "getattr", "isinstance"}
 CLASS_BASES = ({"nn.Module"}, {"nn.Sequential"})
-# Every node type the backend emits; anything else (lambdas, comprehensions, f-strings, with,
-# try, global, del, starred arguments, walrus, ...) is refused.
+# Every node type the backend emits inside a method; anything else (lambdas, comprehensions,
+# f-strings, with, try, global, del, imports, nested definitions, walrus, ...) is refused.
 NODES = {
-    ast.Module, ast.ClassDef, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.AugAssign, ast.Return,
-    ast.Expr, ast.For, ast.If, ast.Pass, ast.Import, ast.ImportFrom, ast.alias, ast.Call, ast.keyword,
-    ast.Attribute, ast.Subscript, ast.Slice, ast.Name, ast.Constant, ast.Tuple, ast.List, ast.BinOp, ast.UnaryOp,
-    ast.Compare, ast.Load, ast.Store, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow,
-    ast.USub, ast.Eq, ast.NotEq, ast.Is, ast.IsNot,
+    ast.arguments, ast.arg, ast.Assign, ast.AugAssign, ast.Return, ast.Expr, ast.For, ast.If, ast.Pass,
+    ast.Call, ast.keyword, ast.Attribute, ast.Subscript, ast.Slice, ast.Name, ast.Constant, ast.Tuple, ast.List,
+    ast.BinOp, ast.UnaryOp, ast.Compare, ast.Load, ast.Store, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv,
+    ast.Mod, ast.Pow, ast.USub, ast.Eq, ast.NotEq, ast.Is, ast.IsNot,
 }
 # Methods whose first argument is a module label or path.
 LABEL_METHODS = {"add_module", "get_submodule", "rpartition"}
@@ -79,13 +78,10 @@ class _Checker:
                 self.check_class(node)
             elif not (k == len(body) - 1 and self.is_alias(node)):
                 _fail(node, "module-level statement")
-        for node in ast.walk(self.tree):
-            if type(node) not in NODES:
-                _fail(node, f"{type(node).__name__} node")
 
     def is_alias(self, node: ast.stmt) -> bool:
         return (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id not in self.classes and isinstance(node.value, ast.Name)
+                and node.targets[0].id not in self.classes | GLOBALS and isinstance(node.value, ast.Name)
                 and node.value.id in self.classes)
 
     def check_class(self, cls: ast.ClassDef) -> None:
@@ -103,31 +99,32 @@ class _Checker:
             self.check_function(fn)
 
     def check_function(self, fn: ast.FunctionDef) -> None:
+        nodes = list(ast.walk(fn))  # breadth first: a call comes before its arguments
         local = {a.arg for a in fn.args.posonlyargs + fn.args.args}
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                local.add(node.id)
+        local.update(n.id for n in nodes if type(n) is ast.Name and type(n.ctx) is ast.Store)
         if local & (GLOBALS | self.classes):
             _fail(fn, f"local shadows a global ({', '.join(sorted(local & (GLOBALS | self.classes)))})")
         names = local | GLOBALS | self.classes
-        for stmt in fn.body:
-            for node in ast.walk(stmt):  # breadth first: a call is seen before its arguments
-                if isinstance(node, ast.stmt):
-                    if isinstance(node, ast.Expr) and not isinstance(node.value, ast.Call):
-                        _fail(node, "expression statement")
-                elif isinstance(node, ast.Name):
-                    if node.id not in names:
-                        _fail(node, f"name {node.id!r}")
-                elif isinstance(node, ast.Attribute):
-                    if node.attr.startswith("_") and not (node.attr == "__init__" and _is_super(node.value)):
-                        _fail(node, f"attribute {node.attr!r}")
-                elif isinstance(node, ast.Call):
-                    self.check_call(node)
-                elif isinstance(node, ast.Compare):  # label == 'conv1' in an init loop
-                    if isinstance(node.left, ast.Name) and node.left.id == "label":
-                        self.strings.update(id(c) for c in node.comparators)
-                elif isinstance(node, ast.Constant):
-                    self.check_constant(node)
+        for node in nodes[1:]:
+            kind = type(node)
+            if kind not in NODES:
+                _fail(node, f"{kind.__name__} node")
+            elif kind is ast.Name:
+                if node.id not in names:
+                    _fail(node, f"name {node.id!r}")
+            elif kind is ast.Attribute:
+                if node.attr.startswith("_") and not (node.attr == "__init__" and _is_super(node.value)):
+                    _fail(node, f"attribute {node.attr!r}")
+            elif kind is ast.Call:
+                self.check_call(node)
+            elif kind is ast.Constant:
+                self.check_constant(node)
+            elif kind is ast.Expr:
+                if not isinstance(node.value, ast.Call):
+                    _fail(node, "expression statement")
+            elif kind is ast.Compare:  # label == 'conv1' in an init loop
+                if isinstance(node.left, ast.Name) and node.left.id == "label":
+                    self.strings.update(id(c) for c in node.comparators)
 
     def check_call(self, call: ast.Call) -> None:
         func = call.func
