@@ -272,15 +272,17 @@ def test_the_allow_list_refuses_what_the_backend_never_emits(old, new):
         check_generated(VALID.replace(old, new, 1))
 
 
-def test_a_violation_is_an_internal_error_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("emitted, message", [(f"open('{SENTINEL}')", "name 'open'"), ("x +)", "does not parse")])
+def test_a_violation_is_an_internal_error_and_nothing_is_written(emitted, message, tmp_path, monkeypatch, capsys):
+    """A backend bug that emits code outside the allow-list (or no code at all) writes nothing."""
     from archdsl import ops
     from archdsl.cli import main
 
-    monkeypatch.setattr(ops.REGISTRY["relu"], "torch_fn", lambda a, x, ins: f"open('{SENTINEL}')")
+    monkeypatch.setattr(ops.REGISTRY["relu"], "torch_fn", lambda a, x, ins: emitted)
     src = tmp_path / "r.arch"
     src.write_text("network n() {\n    input x: [4, 8, 8]\n    x -> add { relu | identity }\n}\n")
     net = archdsl.load(str(src)).network()
-    with pytest.raises(GeneratedCodeError, match="call of|name 'open'"):
+    with pytest.raises(GeneratedCodeError, match=message):
         generate(net)
     out = tmp_path / "r.py"
     assert main(["compile", str(src), "--target", "torch", "-o", str(out)]) == 70
@@ -314,7 +316,7 @@ def test_a_block_named_model_keeps_its_class_and_the_alias_moves():
     text = "block MODEL(c) { conv(c, 1) }\nnetwork n() {\n    input x: [3, 8, 8]\n    x -> MODEL(4) -> MODEL(5)\n}\n"
     source = generate(archdsl.loads(text).network())
     assert "class MODEL(nn.Sequential):" in source and source.endswith("\n\nMODEL_1 = N\n")
-    assert "``MODEL_1`` is an alias of ``N``" in source
+    assert "``MODEL_1`` is an alias of ``N``: ``MODEL`` names another class of this file." in source
     _build_and_run(text)
 
 
