@@ -12,12 +12,14 @@ present in some, absent in others) get one class per variant, and the class docs
 from __future__ import annotations
 
 import ast
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__, ops
 from ..ir import Network, Node, Scope, Value
-from .names import Namespace, camel, is_plain_attr, sanitize
+from .names import Namespace, camel, escape, is_plain_attr, literal, sanitize
+from .torch_check import check_generated
 
 # Keyword defaults of the torch classes the emitters use, so that instances which omit a
 # default can share a class with instances that set it.
@@ -288,19 +290,23 @@ class _Emitter:
         return f"{fn}({ins[0]}, {rest}" if rest != ")" else f"{fn}({ins[0]})"
 
 
-def _doc(text: str) -> str:
-    """Text safe inside a triple-quoted docstring: user strings cannot close it or escape from it."""
-    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    return "".join(ch if ch.isprintable() or ch == "\n" else ch.encode("unicode_escape").decode() for ch in text)
+def _docstring(text: str, indent: str) -> str:
+    """A triple-quoted docstring of ``text``, each of its lines filled to 96 columns.
 
-
-def _comment(text: str) -> str:
-    """Text safe on one comment line: no line breaks or control characters."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+    The raw text is wrapped and each line is escaped afterwards, so the wrapper never splits an
+    escape and no line can end in a backslash or hold a closing quote.  Words are never broken:
+    a long label stays whole (and searchable) on its own line.  The wrapper may turn ASCII
+    whitespace into line breaks; every other unprintable character is shown as its escape.
+    """
+    lines: list[str] = []
+    for line in text.split("\n"):
+        lines += textwrap.wrap(line, 96 - len(indent), break_long_words=False, break_on_hyphens=False) or [""]
+    body = "\n".join((indent if k and ln else "") + escape(ln, '"""', visible=True) for k, ln in enumerate(lines))
+    return f'{indent}"""{body}\n{indent}"""' if len(lines) > 1 else f'{indent}"""{body}"""'
 
 
 def _self(name: str) -> str:
-    return f"self.{name}" if is_plain_attr(name) else f"getattr(self, {name!r})"
+    return f"self.{name}" if is_plain_attr(name) else f"getattr(self, {literal(name)})"
 
 
 # ------------------------------------------------------------------------------------ grouping
@@ -315,16 +321,25 @@ def _group(raws: list[_Raw], class_ns: Namespace, net: Network) -> list[_Group]:
     for r in raws:
         by_key.setdefault(r.key, []).append(r)
     groups: list[_Group] = []
-    variants: dict[str, list[_Group]] = {}
-    for key, members in by_key.items():
+    variants: dict[tuple[str, str], list[_Group]] = {}  # per block (or label): its classes
+    for members in by_key.values():  # all class names first: constructor parameters must avoid them
         first = members[0].scope
-        base = first.block if first.kind in ("block", "network") else (first.name if not first.name.isdigit() else first.kind)
-        base = camel(base or "Module")
-        name = class_ns.create(base if base not in variants else f"{base}{len(variants[base]) + 1}")
-        g = _Group(name, members, [], [])
+        origin = first.block if first.kind in ("block", "network") else (first.name if not first.name.isdigit() else first.kind)
+        gs = variants.setdefault((first.kind, origin or ""), [])
+        base = camel(origin or "Module")
+        gs.append(_Group(class_ns.create(f"{base}{len(gs) + 1}" if gs else base), members, [], []))
+        groups.append(gs[-1])
+    for g in groups:
+        members, first = g.raws, g.raws[0].scope
         columns = list(zip(*(m.slots() for m in members))) if members[0].slots() else []
-        pns = Namespace()
+        pns = Namespace(reserved=class_ns.used)
         chosen: dict[str, str] = {}
+
+        def param(wanted: str) -> str:
+            if wanted not in chosen:
+                chosen[wanted] = pns.create(wanted)
+            return chosen[wanted]
+
         named_columns: list[tuple[list, str]] = []
         for k, col in enumerate(columns):
             col = list(col)
@@ -348,14 +363,14 @@ def _group(raws: list[_Raw], class_ns: Namespace, net: Network) -> list[_Group]:
             if pname is None:
                 derived = _derived(col, members, first, net)
                 if derived is not None:
+                    base, rest = derived.split(" ", 1)  # its base is named like any other parameter
+                    derived = f"{param(base)} {rest}"
                     g.slot_names.append(derived)
                     named_columns.append((col, derived))
                     continue
                 pname = _slot_role(members[0], k)
-            if pname not in chosen:
-                chosen[pname] = pns.create(pname)
-            g.slot_names.append(chosen[pname])
-            named_columns.append((col, chosen[pname]))
+            g.slot_names.append(param(pname))
+            named_columns.append((col, param(pname)))
         g.params = list(dict.fromkeys(n for n in g.slot_names if n and n.isidentifier()))
         for n in g.slot_names:  # a derived slot ("planes * 4") needs its base as a parameter
             if n and not n.isidentifier() and n.split(" ")[0] not in g.params:
@@ -365,9 +380,7 @@ def _group(raws: list[_Raw], class_ns: Namespace, net: Network) -> list[_Group]:
             g.params.insert(0, "in_channels")
         for m in members:
             m.group = g
-        variants.setdefault(base, []).append(g)
-        groups.append(g)
-    for base, gs in variants.items():
+    for gs in variants.values():
         if len(gs) > 1:
             for g in gs:
                 g.note = _variant_note(g, gs)
@@ -452,20 +465,20 @@ def _render_mod(mod: Mod, names: list[str | None], pos: list[int], indent: int) 
             if not slot_name:
                 continue
             if slot_name.isidentifier():
-                vals.setdefault(slot_name, names[k] if names[k] else repr(v))
+                vals.setdefault(slot_name, names[k] if names[k] else literal(v))
                 continue
             base, op, m = slot_name.split(" ")  # "planes * 4": recover planes from the slot
             m = int(m)
             if names[k]:
                 derived.setdefault(base, f"({names[k]}) // {m}" if op == "*" else f"({names[k]}) * {m}")
             else:
-                derived.setdefault(base, repr(v // m if op == "*" else v * m))
+                derived.setdefault(base, literal(v // m if op == "*" else v * m))
         return f"{g.name}(" + ", ".join(f"{p}={vals.get(p, derived.get(p))}" for p in g.params) + ")"
     if mod.func == "nn.Sequential":
         parts = []
         for i, a in enumerate(mod.args):
             inner = _render_mod(a, names, pos, indent + 4)
-            parts.append(f"({mod.labels[i]!r}, {inner})" if mod.labels else inner)
+            parts.append(f"({literal(mod.labels[i])}, {inner})" if mod.labels else inner)
         body = ",\n".join(pad + "    " + p for p in parts)
         if mod.labels:
             return "nn.Sequential(OrderedDict([\n" + body + ",\n" + pad + "]))"
@@ -473,7 +486,7 @@ def _render_mod(mod: Mod, names: list[str | None], pos: list[int], indent: int) 
     out = []
     for a in mod.args:
         k = take()
-        out.append(names[k] or repr(a))
+        out.append(names[k] or literal(a))
     defaults = TORCH_DEFAULTS.get(mod.func, {})
     for kw in mod.kw_order():
         k = take()
@@ -481,7 +494,7 @@ def _render_mod(mod: Mod, names: list[str | None], pos: list[int], indent: int) 
         if names[k]:
             out.append(f"{kw}={names[k]}")
         elif not (kw in defaults and type(defaults[kw]) is type(v) and defaults[kw] == v):
-            out.append(f"{kw}={v!r}")
+            out.append(f"{kw}={literal(v)}")
     return f"{mod.func}({', '.join(out)})"
 
 
@@ -498,13 +511,7 @@ def _render_class(g: _Group, net: Network, source_name: str) -> list[str]:
         doc = f"The `{scope.name}` {('sequence' if scope.kind == 'seq' else 'group')} of {source_name}."
     if g.note:
         doc += "\n\n" + g.note
-    import textwrap
-
-    paras = [textwrap.fill(_doc(p), 96, initial_indent="    ", subsequent_indent="    ") for p in doc.split("\n\n")]
-    doc_text = "\n\n".join(paras).strip()
-    if "\n" in doc_text:
-        doc_text += "\n    "
-    lines = [f"class {g.name}({raw.base}):", f'    """{doc_text}"""', ""]
+    lines = [f"class {g.name}({raw.base}):", _docstring(doc, "    "), ""]
     lines.append(f"    def __init__(self{''.join(', ' + p for p in g.params)}):")
     pos = [0]
     if raw.base == "nn.Sequential":
@@ -515,7 +522,7 @@ def _render_class(g: _Group, net: Network, source_name: str) -> list[str]:
             lines.append("        )")
         else:
             lines.append("        super().__init__(OrderedDict([")
-            lines += [f"            ({n!r}, {t})," for n, t in items]
+            lines += [f"            ({literal(n)}, {t})," for n, t in items]
             lines.append("        ]))")
         return lines
     lines.append("        super().__init__()")
@@ -524,7 +531,7 @@ def _render_class(g: _Group, net: Network, source_name: str) -> list[str]:
         if is_plain_attr(n):
             lines.append(f"        self.{n} = {text}")
         else:
-            lines.append(f"        self.add_module({n!r}, {text})")
+            lines.append(f"        self.add_module({literal(n)}, {text})")
     if scope.kind == "network":
         lines += _init_lines(net)
     lines.append("")
@@ -538,7 +545,7 @@ def _init_lines(net: Network) -> list[str]:
     out: list[str] = []
     scopes = [net.root] + [s for s in net.root.walk() if isinstance(s, Scope)]
     for s in scopes:
-        target = "self" if s is net.root else f"self.get_submodule({s.path!r})"
+        target = "self" if s is net.root else f"self.get_submodule({literal(s.path)})"
         if s.inits:
             out.append(f"        for m in {target}.modules():")
             first = True
@@ -556,22 +563,26 @@ def _init_lines(net: Network) -> list[str]:
             out.append("            label = name.rpartition('.')[2]")
             for k, (label, (scheme, args)) in enumerate(s.label_inits.items()):
                 stmts = torch_statements(scheme, args, "m") or ["pass"]
-                out.append(f"            {'if' if k == 0 else 'elif'} label == {label!r}:")
+                out.append(f"            {'if' if k == 0 else 'elif'} label == {literal(label)}:")
                 out += [f"                {st}" for st in stmts]
     return out
 
 
 def generate(net: Network, source_name: str | None = None) -> str:
-    """The complete Python source of a module defining ``net``; ``compile()``d before return."""
+    """The complete Python source of a module defining ``net``, checked by the AST allow-list."""
+    return _module(net, source_name)[0]
+
+
+def _module(net: Network, source_name: str | None) -> tuple[str, str]:
+    """The source and the name of the network's class in it."""
     source_name = source_name or net.file.rsplit("/", 1)[-1]
     em = _Emitter(net)
     net.root.inputs = list(net.inputs.values())
     net.root.outputs = list(net.outputs.values())
     em.raw_class(net.root)
-    class_ns = Namespace()
-    net_class = class_ns.create(camel(net.name))
-    raws_inner = [r for r in em.raws if r.scope is not net.root]
-    groups = _group(raws_inner, class_ns, net)
+    top = Namespace()  # the file's top-level names; imports and builtins are reserved in every Namespace
+    net_class = top.create(camel(net.name))
+    groups = _group([r for r in em.raws if r.scope is not net.root], top, net)
     root_raw = next(r for r in em.raws if r.scope is net.root)
     root_group = _Group(net_class, [root_raw], [], [None] * len(root_raw.slots()))
     root_raw.group = root_group
@@ -579,36 +590,45 @@ def generate(net: Network, source_name: str | None = None) -> str:
     for g in groups + [root_group]:
         body += ["", ""] + _render_class(g, net, source_name)
     text = "\n".join(body)
-    imports = []
-    if "OrderedDict(" in text:
-        imports += ["from collections import OrderedDict", ""]
-    if "torch." in text.replace("torch.nn", ""):
-        imports.append("import torch")
-    if "F." in text:
-        imports.append("import torch.nn.functional as F")
-    imports.append("from torch import nn")
+    # `MODEL` is the alias tools look for; where a block's class owns the name, the alias is renamed
+    alias = top.create("MODEL") if net_class != "MODEL" else ""
     params = ", ".join(f"{k}={v!r}" for k, v in net.params.items())
+    doc = (f"{net.name}({params}), compiled from {source_name} by archdsl.\n\n"
+           f"Build it with ``{net_class}()``; submodule names are the labels of the .arch file, so\n"
+           "``state_dict`` keys match the source (and torchvision, for the zoo models).")
+    if alias not in ("MODEL", ""):
+        doc += f"\n\n``{alias}`` is an alias of ``{net_class}``: ``MODEL`` names another class of this file."
     header = [
-        _comment(f"# Generated by archdsl {__version__} from {source_name} (network {net.name}). Do not edit:"),
+        f"# Generated by archdsl {__version__} from {escape(source_name, '')} (network {escape(net.name, '')}). "
+        "Do not edit:",
         "# change the .arch file and compile again.",
-        f'"""{_doc(net.name)}({_doc(params)}), compiled from {_doc(source_name)} by archdsl.',
-        "",
-        f"Build it with ``{net_class}()``; submodule names are the labels of the .arch file, so",
-        "``state_dict`` keys match the source (and torchvision, for the zoo models).",
-        '"""',
-        *imports,
+        _docstring(doc, ""),
+        *_imports(text),
     ]
-    source = "\n".join(header) + "\n" + text.rstrip() + "\n\n\n" + f"MODEL = {net_class}\n"
-    compile(source, f"<archdsl:{net.name}>", "exec")
-    return source
+    source = "\n".join(header) + "\n" + text.rstrip() + "\n" + (f"\n\n{alias} = {net_class}\n" if alias else "")
+    compile(check_generated(source), f"<archdsl:{net.name}>", "exec")  # a violation raises: nothing is written
+    return source, net_class
+
+
+def _imports(text: str) -> list[str]:
+    """The imports the class bodies use, read from their AST (user text in strings cannot add one)."""
+    try:
+        used = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+    except SyntaxError:  # a bug: check_generated() reports it on the whole file
+        used = set()
+    std = [line for name, line in (("OrderedDict", "from collections import OrderedDict"), ("math", "import math"))
+           if name in used]
+    third = [line for name, line in (("torch", "import torch"), ("F", "import torch.nn.functional as F"))
+             if name in used]
+    return std + [""] * bool(std) + third + ["from torch import nn"]
 
 
 def build(net: Network):
     """Instantiate the generated module in memory (the same source ``compile`` writes)."""
     import types
 
-    source = generate(net)
+    source, net_class = _module(net, None)
     module = types.ModuleType(f"archdsl_generated_{sanitize(net.name)}")
     code = compile(source, f"<archdsl:{net.name}>", "exec")
-    exec(code, module.__dict__)  # noqa: S102 - our own generated, compile()d source
-    return module.MODEL()
+    exec(code, module.__dict__)  # noqa: S102 - our own generated, allow-listed source
+    return getattr(module, net_class)()
