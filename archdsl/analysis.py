@@ -72,7 +72,8 @@ class Summary:
         ]
 
     FOOTER = ("receptive field SIZE/JUMP, in input pixels: one output value sees a SIZE x SIZE window of the\n"
-              "input, and neighbouring values are JUMP pixels apart; 'global': it sees the whole input")
+              "input, and neighbouring values are JUMP pixels apart; 'global': it sees the whole input\n"
+              "<op>: a functional step of forward() (F.relu, torch.flatten, a merge), not a submodule")
 
     def to_text(self) -> str:
         table = [list(self.COLUMNS)] + [r.cells() for r in self.rows]
@@ -228,9 +229,10 @@ def _rows(net: Network, nodes: list[Node], costs, depth: int | None) -> list[Row
             parts = parts_of[id(n.scope)] = n.scope.path_parts
         if n.op == "input":
             path = input_names[n.id]
-        elif n.name:
+        elif n.name and ops.torch_is_module(n.op, n.attrs, [net.shape_of(v) for v in n.inputs], n.labeled,
+                                            n.scope.kind == "seq"):
             path = ".".join(x for x in (*parts, n.name) if x)
-        else:
+        else:  # a functional step (F.relu, torch.flatten, a merge): no module has this path
             path = ".".join([*parts, f"<{n.op}>"])
         shape = fmt_shape(n.shapes[0]) if len(n.shapes) == 1 else " ".join(fmt_shape(s) for s in n.shapes)
         if depth is not None and len(parts) > depth:

@@ -82,3 +82,22 @@ def test_check_json_on_a_syntax_error(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["networks"] == []
     assert report["diagnostics"][0]["severity"] == "error" and report["diagnostics"][0]["line"] == 1
+
+
+@pytest.mark.parametrize("file,network", [("lenet5.arch", None), ("resnet.arch", "resnet18"),
+                                          ("densenet.arch", "densenet121"), ("googlenet.arch", "googlenet"),
+                                          ("unet.arch", "unet")])
+def test_summary_rows_name_real_modules(file, network):
+    """A row's module column is a path of named_modules() of the compiled model, or <op> for a
+    functional step; every module with weights has its row."""
+    pytest.importorskip("torch")
+    import archdsl
+
+    net = archdsl.load(ROOT / "examples" / file).network(network)
+    modules = dict(net.to_torch().named_modules())
+    rows = [r for r in net.summary().rows if r.op != "input"]
+    for r in rows:
+        last = r.path.rsplit(".", 1)[-1]
+        assert r.path in modules or (last.startswith("<") and last.endswith(">")), r.path
+    weighted = {name for name, m in modules.items() if any(True for _ in m.parameters(recurse=False))}
+    assert weighted <= {r.path for r in rows}

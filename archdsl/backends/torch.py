@@ -49,9 +49,7 @@ ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "nn.GroupNorm": ("num_groups", "num_channels"),
 }
 # Functional forms of parameter-free modules, used when such an op is unlabelled outside a seq.
-FUNCTIONAL = {"nn.MaxPool2d": "F.max_pool2d", "nn.AvgPool2d": "F.avg_pool2d",
-              "nn.AdaptiveAvgPool2d": "F.adaptive_avg_pool2d", "nn.AdaptiveMaxPool2d": "F.adaptive_max_pool2d",
-              "nn.LocalResponseNorm": "F.local_response_norm"}
+FUNCTIONAL = ops.FUNCTIONAL
 # In-place activations (as torchvision writes them) are safe only on a tensor nothing else reads:
 # produced inside the scope by an op that does not keep its output for backward or alias it.
 INPLACE_OPS = {"relu", "relu6", "leaky_relu", "elu", "silu", "hardswish", "hardsigmoid"}
@@ -141,15 +139,7 @@ class _Emitter:
         return parse_mod(spec.torch_module(n.attrs, [self.net.shape_of(v) for v in n.inputs]))
 
     def is_module(self, n: Node, in_seq: bool) -> bool:
-        spec = ops.REGISTRY[n.op]
-        if spec.torch_module is None:
-            return False
-        if spec.has_weights or in_seq:
-            return True
-        if n.labeled:
-            return True
-        return spec.torch_fn is None and parse_mod(
-            spec.torch_module(n.attrs, [self.net.shape_of(v) for v in n.inputs])).func not in FUNCTIONAL
+        return ops.torch_is_module(n.op, n.attrs, [self.net.shape_of(v) for v in n.inputs], n.labeled, in_seq)
 
     def chain_ok(self, scope: Scope) -> bool:
         """A plain chain of single-input modules: can be an nn.Sequential."""

@@ -109,6 +109,24 @@ def get(name: str) -> OpSpec | None:
     return REGISTRY.get(name)
 
 
+# Functional forms of parameter-free modules, used when such an op is unlabelled outside a seq.
+FUNCTIONAL = {"nn.MaxPool2d": "F.max_pool2d", "nn.AvgPool2d": "F.avg_pool2d",
+              "nn.AdaptiveAvgPool2d": "F.adaptive_avg_pool2d", "nn.AdaptiveMaxPool2d": "F.adaptive_max_pool2d",
+              "nn.LocalResponseNorm": "F.local_response_norm"}
+
+
+def torch_is_module(op: str, attrs: dict, in_shapes: list, labeled: bool, in_seq: bool) -> bool:
+    """Whether a node is a submodule of the compiled PyTorch model (it has a ``named_modules()``
+    path and a row of its own in the summary) or a functional call (``F.relu(x)``): weighted,
+    labelled and ``seq`` members are modules; other steps are calls where torch has a function."""
+    spec = REGISTRY[op]
+    if spec.torch_module is None:
+        return False
+    if spec.has_weights or in_seq or labeled:
+        return True
+    return spec.torch_fn is None and spec.torch_module(attrs, in_shapes).split("(", 1)[0] not in FUNCTIONAL
+
+
 # ---------------------------------------------------------------------------------------------
 # PyTorch's spellings: people write the class they know (BatchNorm2d, conv2d, Linear).  Each op's
 # doc names its PyTorch class ("... (nn.BatchNorm2d)"); the words below are the few that no doc
