@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ArchError, Diagnostic, Diagnostics, Span
 from .ir import Network
-from .syntax import parse
+from .lang.syntax import parse
 
 __version__ = "0.1.0"
 __all__ = ["ArchError", "ArchFile", "Diagnostic", "Network", "Span", "__version__", "load", "loads", "parse"]
@@ -62,7 +62,7 @@ class ArchFile:
 
     def elaborate(self, name: str, diags: Diagnostics, **params: Any) -> Network | None:
         """Elaborate network ``name``, sending every finding to ``diags`` instead of raising."""
-        from .elaborate import DEFAULT_MAX_NODES, Elaborator
+        from .front.elaborate import DEFAULT_MAX_NODES, Elaborator
 
         el = Elaborator(self.module, diags, self.max_nodes or DEFAULT_MAX_NODES, self.strict)
         try:
@@ -113,7 +113,7 @@ def _finish(module, diags: Diagnostics, strict: bool, max_nodes: int | None) -> 
 def load(path: str | Path, *, strict: bool = False, max_nodes: int | None = None,
          include_root: str | Path | None = None) -> ArchFile:
     """Parse an ``.arch`` file and its imports.  Raises :class:`ArchError` on syntax errors."""
-    from .elaborate import load_module
+    from .front.elaborate import load_module
 
     diags = Diagnostics()
     try:
@@ -126,7 +126,7 @@ def load(path: str | Path, *, strict: bool = False, max_nodes: int | None = None
 
 def loads(text: str, file: str = "<string>", *, strict: bool = False, max_nodes: int | None = None) -> ArchFile:
     """Like :func:`load`, from source text."""
-    from .elaborate import load_module
+    from .front.elaborate import load_module
 
     diags = Diagnostics()
     module = load_module(file, text=text, diags=diags)

@@ -18,7 +18,7 @@ from .ops import Shape
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
-    from .analysis import Summary
+    from .passes.analysis import Summary
 
 Value = tuple[int, int]  # (node id, output port)
 
@@ -218,7 +218,7 @@ class Network:
 
     # ----------------------------------------------------------------------- analyses & backends
     def summary(self) -> Summary:
-        from .analysis import summarize
+        from .passes.analysis import summarize
 
         return summarize(self)
 

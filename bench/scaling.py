@@ -38,11 +38,11 @@ DENSE_LAYERS = 12
 CHECK = r"""
 import gc, json, resource, sys, time, contextlib, io
 if sys.argv[2:] == ["default-gc"]:  # keep Python's thresholds: cli.main may not raise them
-    import archdsl.cli
-    archdsl.cli.gc = type("DefaultGc", (), {"set_threshold": staticmethod(lambda *a: None)})
+    import archdsl.tools.cli
+    archdsl.tools.cli.gc = type("DefaultGc", (), {"set_threshold": staticmethod(lambda *a: None)})
 t0 = time.perf_counter()
 import archdsl
-from archdsl.cli import main
+from archdsl.tools.cli import main
 t1 = time.perf_counter()
 nodes = []
 elaborate = archdsl.ArchFile.elaborate

@@ -38,17 +38,17 @@ PHASES = r"""
 import json, sys, time
 sys.stderr.write("--- phases start\n")
 t0 = time.perf_counter()
-import archdsl, archdsl.analysis, archdsl.cli, archdsl.elaborate, archdsl.syntax
+import archdsl, archdsl.passes.analysis, archdsl.tools.cli, archdsl.front.elaborate, archdsl.lang.syntax
 t1 = time.perf_counter()
-archdsl.syntax.parser()
+archdsl.lang.syntax.parser()
 t2 = time.perf_counter()
 from archdsl.errors import Diagnostics
 d = Diagnostics()
-module = archdsl.elaborate.load_module(sys.argv[1], diags=d)
+module = archdsl.front.elaborate.load_module(sys.argv[1], diags=d)
 t3 = time.perf_counter()
 net = archdsl.ArchFile(module, d).elaborate("resnet50", d)
 t4 = time.perf_counter()
-text = archdsl.analysis.summarize(net).to_text()
+text = archdsl.passes.analysis.summarize(net).to_text()
 t5 = time.perf_counter()
 print(json.dumps({"imports": t1 - t0, "grammar tables (lark cache)": t2 - t1, "parse resnet.arch": t3 - t2,
                   "elaborate + shape-check": t4 - t3, "summary table": t5 - t4}))
@@ -108,7 +108,7 @@ def profile() -> str:
     lines = [f"{k:55s} {v * 1e3:7.1f} ms" for k, v in phases(3).items()]
     code = ("import cProfile, pstats, io, contextlib, sys\n"
             "pr = cProfile.Profile(); pr.enable()\n"
-            "from archdsl.cli import main\n"
+            "from archdsl.tools.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    main(['summary', {RESNET!r}, '--network', 'resnet50'])\n"
             "pr.disable(); pstats.Stats(pr, stream=sys.stderr).sort_stats('cumulative').print_stats(30)\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import archdsl
-from archdsl.analysis import state_dict_shapes
+from archdsl.passes.analysis import state_dict_shapes
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

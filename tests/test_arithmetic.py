@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import archdsl
-from archdsl.analysis import receptive_fields
+from archdsl.passes.analysis import receptive_fields
 
 
 def net(body: str, inp: str, **params):

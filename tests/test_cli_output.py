@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archdsl.cli import main
+from archdsl.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET = str(ROOT / "examples" / "resnet.arch")

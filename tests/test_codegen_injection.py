@@ -19,7 +19,7 @@ import pytest
 
 import archdsl
 from archdsl import ArchError
-from archdsl.analysis import state_dict_shapes
+from archdsl.passes.analysis import state_dict_shapes
 from archdsl.backends.names import escape
 from archdsl.backends.torch import generate
 from codecheck import GeneratedCodeError, check_generated
@@ -276,7 +276,7 @@ def test_the_allow_list_refuses_what_the_backend_never_emits(old, new):
 def test_a_violation_is_an_internal_error_and_nothing_is_written(emitted, message, tmp_path, monkeypatch, capsys):
     """A backend bug that emits code outside the allow-list (or no code at all) writes nothing."""
     from archdsl import ops
-    from archdsl.cli import main
+    from archdsl.tools.cli import main
 
     monkeypatch.setattr(ops.REGISTRY["relu"], "torch_fn", lambda a, x, ins: emitted)
     src = tmp_path / "r.arch"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from archdsl.cli import main
+from archdsl.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = sorted((ROOT / "tests" / "broken").glob("*.arch"))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.cli import main
+from archdsl.tools.cli import main
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.arch"))
 NETWORKS = [(p, name) for p in EXAMPLES for name in archdsl.load(p).networks]

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archdsl import syntax as S
-from archdsl.cli import main
+from archdsl.lang import syntax as S
+from archdsl.tools.cli import main
 from archdsl.errors import Span
-from archdsl.fmt import comments, format_program, format_source, strip_spans, tokens
+from archdsl.tools.fmt import comments, format_program, format_source, strip_spans, tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
@@ -71,7 +71,7 @@ def respaced(draw, text: str) -> str:
 
 
 def _all_tokens(text: str):
-    from archdsl.fmt import _scan
+    from archdsl.tools.fmt import _scan
 
     return _scan(text)
 
@@ -312,7 +312,7 @@ def test_fmt_command_reports_syntax_errors_and_leaves_the_file(tmp_path, capsys)
 def test_examples_are_in_canonical_layout():
     from pathlib import Path
 
-    from archdsl.cli import main
+    from archdsl.tools.cli import main
 
     files = sorted(str(p) for p in (Path(__file__).resolve().parent.parent / "examples").glob("*.arch"))
     assert main(["fmt", "--check", *files]) == 0

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import archdsl
 from archdsl import ArchError
 from archdsl.backends.torch import generate
-from archdsl.cli import main
+from archdsl.tools.cli import main
 from codecheck import check_generated
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +183,7 @@ def _grammar_programs() -> st.SearchStrategy[str]:
     from hypothesis.extra.lark import from_lark
     from lark import Lark
 
-    from archdsl.syntax import _grammar_text
+    from archdsl.lang.syntax import _grammar_text
 
     grammar = Lark(_grammar_text(), parser="lalr", start="start")
     terminals, _, _ = grammar.grammar.compile(["start"], ())

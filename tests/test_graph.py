@@ -16,9 +16,9 @@ import pytest
 
 import archdsl
 from archdsl import ArchError
-from archdsl.analysis import summarize
+from archdsl.passes.analysis import summarize
 from archdsl.backends import graph
-from archdsl.cli import main
+from archdsl.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "graph"

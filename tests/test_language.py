@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import archdsl
-from archdsl.analysis import state_dict_shapes
+from archdsl.passes.analysis import state_dict_shapes
 
 
 def load(text: str, **params):
@@ -147,7 +147,7 @@ def test_import_outside_include_root_is_refused(tmp_path):
 def test_make_divisible_matches_torchvision():
     from torchvision.models._utils import _make_divisible
 
-    from archdsl.expr import make_divisible
+    from archdsl.lang.expr import make_divisible
 
     for v in [3.2, 8, 16 * 0.75, 24 * 1.4, 1280 * 0.35, 96 * 0.5, 31.9]:
         assert make_divisible(v, 8) == _make_divisible(v, 8)

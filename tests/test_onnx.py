@@ -10,8 +10,9 @@ import onnx
 import pytest
 
 import archdsl
-from archdsl import cli, ops
-from archdsl.analysis import state_dict_shapes
+from archdsl.tools import cli
+from archdsl import ops
+from archdsl.passes.analysis import state_dict_shapes
 from archdsl.backends import onnx_ops  # noqa: F401 - registers the emitters
 from archdsl.backends.onnx import export, init_weights
 from archdsl.errors import ArchError

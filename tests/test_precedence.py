@@ -1,7 +1,7 @@
 """Operator precedence: archdsl groups an operator chain exactly as Python does.
 
 archdsl reads an expression as a flat chain and groups it by precedence itself
-(``archdsl.syntax._Chain``), so the grouping is checked against an oracle it did not write:
+(``archdsl.lang.syntax._Chain``), so the grouping is checked against an oracle it did not write:
 Python's own parser (``ast``), on random expressions over the operators the two languages share.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archdsl import syntax as S
+from archdsl.lang import syntax as S
 from archdsl.errors import ArchError
 
 BINARY = ["or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "//", "%", "**"]

@@ -17,9 +17,9 @@ import pytest
 
 import archdsl
 from archdsl import ArchError
-from archdsl.analysis import state_dict_shapes
+from archdsl.passes.analysis import state_dict_shapes
 from archdsl.backends.torch import generate
-from archdsl.cli import main
+from archdsl.tools.cli import main
 from codecheck import check_generated
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ def test_cli_on_bombs(tmp_path, capsys):
     assert main(["check", str(loops), "--max-nodes", "1000"]) == 0
     assert main(["check", str(loops), "--max-source-bytes", "40"]) == 1
     assert "source longer than 40 bytes" in capsys.readouterr().err
-    from archdsl import syntax
+    from archdsl.lang import syntax
 
     assert syntax.MAX_SOURCE_BYTES == 1 << 20, "the flag holds for one run only"
     with pytest.raises(SystemExit) as exit_:
@@ -391,7 +391,7 @@ def test_unwritable_output_is_a_diagnostic(tmp_path, capsys):
 
 _DETERMINISM = """
 import hashlib, sys
-from archdsl.cli import main
+from archdsl.tools.cli import main
 src, out = sys.argv[1], sys.argv[2]
 args = [["compile", src, "-n", "resnet50", "-o", out + ".py"],
         ["graph", src, "-n", "resnet50", "-o", out + ".dot"],
@@ -512,7 +512,7 @@ def test_deep_import_chains(tmp_path):
 
 
 def test_imports_share_the_size_limit(tmp_path, monkeypatch):
-    from archdsl import syntax
+    from archdsl.lang import syntax
 
     monkeypatch.setattr(syntax, "MAX_SOURCE_BYTES", 2000)
     _write(tmp_path, {"main.arch": 'import "a.arch"\nimport "b.arch"\n' + NET,

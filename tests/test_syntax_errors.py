@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archdsl import syntax as S
+from archdsl.lang import syntax as S
 from archdsl.errors import ArchError, Diagnostics
-from archdsl.highlight import render_diagnostics
+from archdsl.tools.highlight import render_diagnostics
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = {p.name: p.read_text() for p in sorted((ROOT / "examples").glob("*.arch"))}

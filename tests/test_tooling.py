@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl import docs, ops
-from archdsl.cli import main
-from archdsl.fmt import format_source
+from archdsl.tools import docs
+from archdsl import ops
+from archdsl.tools.cli import main
+from archdsl.tools.fmt import format_source
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
@@ -70,10 +71,10 @@ def test_every_op_has_docs_and_a_working_example(name):
 
 
 def test_generated_files_are_up_to_date():
-    """docs/ops.md and the TextMate grammar come from the registry: `python -m archdsl.docs`."""
+    """docs/ops.md and the TextMate grammar come from the registry: `python -m archdsl.tools.docs`."""
     stale = [str(p.relative_to(ROOT)) for p, text in docs.outputs().items()
              if not p.exists() or p.read_text(encoding="utf-8") != text]
-    assert not stale, f"stale: {stale}; run `python -m archdsl.docs` and commit the result"
+    assert not stale, f"stale: {stale}; run `python -m archdsl.tools.docs` and commit the result"
 
 
 def test_docs_check_command_detects_staleness(tmp_path, monkeypatch):
@@ -123,7 +124,7 @@ def test_language_reference_covers_every_construct():
 def _error_tokens(text: str):
     from pygments.token import Error
 
-    from archdsl.highlight import ArchLexer
+    from archdsl.tools.highlight import ArchLexer
 
     return [(t, v) for t, v in ArchLexer().get_tokens(text) if t in Error]
 
@@ -136,7 +137,7 @@ def test_lexer_has_no_error_tokens_on_examples(path):
 def test_lexer_token_kinds():
     from pygments.token import Comment, Keyword, Name, Number, String
 
-    from archdsl.highlight import ArchLexer
+    from archdsl.tools.highlight import ArchLexer
 
     src = 'block b(c = 1) {\n    "l{i}": conv(c, 3, pad=1) -> bn1: bn  # note\n}\n'
     toks = [(t, v) for t, v in ArchLexer().get_tokens(src) if v.strip()]
@@ -149,10 +150,10 @@ def test_lexer_token_kinds():
 def test_lexer_is_registered_with_pygments():
     text = (ROOT / "pyproject.toml").read_text()
     assert '[project.entry-points."pygments.lexers"]' in text
-    assert 'arch = "archdsl.highlight:ArchLexer"' in text
+    assert 'arch = "archdsl.tools.highlight:ArchLexer"' in text
     from importlib.metadata import entry_points
 
-    if not any(ep.value == "archdsl.highlight:ArchLexer" for ep in entry_points(group="pygments.lexers")):
+    if not any(ep.value == "archdsl.tools.highlight:ArchLexer" for ep in entry_points(group="pygments.lexers")):
         pytest.skip("installed metadata predates the entry point: pip install -e .")
     from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 

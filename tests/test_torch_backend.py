@@ -176,7 +176,7 @@ def test_commands_other_than_onnx_do_not_import_torch(tmp_path):
     f = tmp_path / "r.arch"
     f.write_text(RESNET18)
     code = (
-        "import sys\nfrom archdsl.cli import main\n"
+        "import sys\nfrom archdsl.tools.cli import main\n"
         f"for args in (['check', {str(f)!r}], ['summary', {str(f)!r}], "
         f"['compile', {str(f)!r}, '--target', 'torch', '-o', {str(tmp_path / 'o.py')!r}]):\n"
         "    assert main(args) == 0\n"
@@ -191,7 +191,7 @@ def test_failed_compile_leaves_existing_output_untouched(tmp_path):
     out.write_text("precious")
     bad = tmp_path / "bad.arch"
     bad.write_text("network n() { input x: [3, 8, 8]\n x -> linear(3) }")
-    from archdsl.cli import main
+    from archdsl.tools.cli import main
 
     assert main(["compile", str(bad), "--target", "torch", "-o", str(out)]) == 1
     assert out.read_text() == "precious"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.cli import main
+from archdsl.tools.cli import main
 from archdsl.errors import ArchError
 
 

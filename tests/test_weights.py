@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import archdsl
-from archdsl import cli
+from archdsl.tools import cli
 from archdsl.backends.onnx import export
 
 torch = pytest.importorskip("torch")

@@ -356,7 +356,7 @@ def test_classes_and_size_parameters():
 def test_paper_models_run(file, name, size):
     """The compiled module has archdsl's state_dict and gives the inferred output shape."""
     torch = pytest.importorskip("torch")
-    from archdsl.analysis import state_dict_shapes
+    from archdsl.passes.analysis import state_dict_shapes
 
     net = load_net(file, name, classes=10, size=size)
     model = net.to_torch().eval()

@@ -9,7 +9,7 @@ import torch
 from parity import EXAMPLES, assert_same_outputs, assert_same_state_dict, load_net, torchvision_random
 
 import archdsl
-from archdsl import cli
+from archdsl.tools import cli
 
 FILE = "densenet.arch"
 # network -> (stem channels, channels after features.norm5)

@@ -17,7 +17,7 @@ from torchvision import models
 from torchvision.models import segmentation
 
 import archdsl
-from archdsl.analysis import state_dict_shapes
+from archdsl.passes.analysis import state_dict_shapes
 
 
 def _googlenet(classes):

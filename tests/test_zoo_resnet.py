@@ -9,7 +9,7 @@ import torch
 from parity import EXAMPLES, assert_same_outputs, assert_same_state_dict, load_net, torchvision_random
 
 import archdsl
-from archdsl import cli
+from archdsl.tools import cli
 
 FILE = "resnet.arch"
 # network -> (expansion of its block: channels into fc are 512 * expansion)

@@ -192,7 +192,7 @@ def _shapes(shapes) -> str:
 
 
 def _params(net: Network, nodes) -> int:
-    from ..analysis import node_params
+    from ..passes.analysis import node_params
 
     return sum(node_params(net, n)[0] for n in nodes)
 

@@ -26,7 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__, ops
 from ..errors import ArchError, Diagnostics
-from ..init import INIT_OPS
+from ..passes.init import INIT_OPS
 from ..ir import Network, Node, Scope, Value
 from ..weights import load as load_weights
 from ..weights import weight_specs

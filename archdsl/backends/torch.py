@@ -530,7 +530,7 @@ def _render_class(g: _Group, net: Network, source_name: str) -> list[str]:
 
 
 def _init_lines(net: Network) -> list[str]:
-    from ..init import torch_statements
+    from ..passes.init import torch_statements
 
     out: list[str] = []
     scopes = [net.root] + [s for s in net.root.walk() if isinstance(s, Scope)]

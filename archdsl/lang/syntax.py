@@ -1,6 +1,6 @@
 """The AST of an ``.arch`` file and the callbacks that build it while lark parses.
 
-The grammar lives in ``grammars/arch.lark`` (grammar is data); this module only turns what the
+The grammar lives in ``arch.lark`` beside this module (grammar is data); this module only turns what the
 parser reduces into frozen dataclasses, each carrying the :class:`~archdsl.errors.Span` it came
 from, groups operator chains by precedence, and turns lark's exceptions into diagnostics that say
 in words what was expected.
@@ -20,7 +20,7 @@ from typing import Any, Union
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
-from .errors import ArchError, Span
+from ..errors import ArchError, Span
 
 # --------------------------------------------------------------------------------------------
 # expressions
@@ -592,13 +592,7 @@ MAX_TREE_DEPTH = 100  # AST depth: also long operator chains and else-if ladders
 MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
 
 def _grammar_text() -> str:
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "grammars" / "arch.lark", here / "grammars" / "arch.lark"):
-        if candidate.is_file():
-            return candidate.read_text()
-    from importlib.resources import files
-
-    return files("archdsl.grammars").joinpath("arch.lark").read_text()
+    return (Path(__file__).resolve().parent / "arch.lark").read_text()
 
 
 _BUILDER = _ToAst()

@@ -14,8 +14,8 @@ from pygments.token import (
     Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace,
 )
 
-from .expr import FUNCTIONS
-from .ops import REGISTRY
+from ..lang.expr import FUNCTIONS
+from ..ops import REGISTRY
 
 KEYWORDS = ("import", "let", "input", "output", "for", "in", "if", "then", "else", "init", "and", "or", "not")
 CONTAINERS = ("seq", "add", "concat", "mul")

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import ops
-from . import syntax as S
-from .errors import ArchError, Diagnostic, Diagnostics, Span, did_you_mean, source_lines
-from .expr import FAILED, Env, TensorView, evaluate, type_name
-from .files import STDIO, read_source
-from .init import INIT_OPS, SCHEMES
-from .ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
-from .ops import REQUIRED, OpError, fmt_shape
+from .. import ops
+from ..lang import syntax as S
+from ..errors import ArchError, Diagnostic, Diagnostics, Span, did_you_mean, source_lines
+from ..lang.expr import FAILED, Env, TensorView, evaluate, type_name
+from ..files import STDIO, read_source
+from ..passes.init import INIT_OPS, SCHEMES
+from ..ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
+from ..ops import REQUIRED, OpError, fmt_shape
 
 # Limits on hostile input (docs/robustness.md).  ``max_nodes`` is per run (--max-nodes); the rest
 # are module attributes that a program may change.

@@ -5,9 +5,9 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from . import ops
-from .ir import Network, Node
-from .ops import fmt_shape, numel
+from .. import ops
+from ..ir import Network, Node
+from ..ops import fmt_shape, numel
 
 # Ops whose output can share its input's memory (in-place activations, views): they add no
 # activation memory, the convention of the course notes' VGG table.

@@ -14,7 +14,7 @@ from functools import lru_cache
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .errors import ArchError, Diagnostic, Span, source_lines
+from ..errors import ArchError, Diagnostic, Span, source_lines
 from .syntax import _LOCK, parse_expr, parser
 
 # What each terminal looks like to a person (lark names them LPAR, RSQB, ...).
@@ -152,7 +152,7 @@ def _pipeline_in_call(f: _Failure) -> Diagnostic | None:
 
 
 def _is_merge(name: str) -> bool:
-    from .ops import REGISTRY  # only for this explanation: parsing does not need the ops
+    from ..ops import REGISTRY  # only for this explanation: parsing does not need the ops
 
     spec = REGISTRY.get(name)
     return spec is not None and spec.inputs == "many"

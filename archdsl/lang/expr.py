@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import syntax as S
-from .errors import ArchError, did_you_mean
-from .ops import Shape
+from ..errors import ArchError, did_you_mean
+from ..ops import Shape
 
 MAX_INT = 2 ** 62
 
@@ -70,7 +70,7 @@ class FollowOnError(ArchError):
 
     @property
     def span(self):
-        from .errors import NO_SPAN
+        from ..errors import NO_SPAN
 
         return NO_SPAN
 

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .elaborate import DEFAULT_MAX_NODES, STEPS_PER_NODE
-from .syntax import MAX_SOURCE_BYTES
-from .errors import ArchError, Diagnostic, Diagnostics, Span
-from .files import check_output, read_source, write_output
+from ..front.elaborate import DEFAULT_MAX_NODES, STEPS_PER_NODE
+from ..lang.syntax import MAX_SOURCE_BYTES
+from ..errors import ArchError, Diagnostic, Diagnostics, Span
+from ..files import check_output, read_source, write_output
 
 
 def _define(text: str) -> tuple[str, Any]:
@@ -26,8 +26,8 @@ def _define(text: str) -> tuple[str, Any]:
     key, value = text.split("=", 1)
     if not key.isidentifier():
         raise argparse.ArgumentTypeError(f"-D name {key!r} is not a valid name")
-    from .expr import Env, evaluate
-    from .syntax import parse_expr
+    from ..lang.expr import Env, evaluate
+    from ..lang.syntax import parse_expr
 
     try:
         return key, evaluate(parse_expr(value, "<-D>"), Env())
@@ -62,7 +62,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     ap = argparse.ArgumentParser(prog="archdsl", description="Compile .arch network descriptions.")
     ap.add_argument("--version", action="version", version=f"archdsl {__version__}")
@@ -132,7 +132,7 @@ def _report(diags: Diagnostics, args) -> None:
 @contextlib.contextmanager
 def _source_limit(args):
     """--max-source-bytes: the limit is read while reading and parsing, so set it for that only."""
-    from . import syntax
+    from ..lang import syntax
 
     saved = syntax.MAX_SOURCE_BYTES
     syntax.MAX_SOURCE_BYTES = args.max_source_bytes or saved
@@ -143,8 +143,8 @@ def _source_limit(args):
 
 
 def _load(args, diags: Diagnostics):
-    from . import ArchFile
-    from .elaborate import load_module
+    from .. import ArchFile
+    from ..front.elaborate import load_module
 
     try:
         with _source_limit(args):
@@ -166,7 +166,7 @@ def _network(args, diags: Diagnostics):
         raise _Failed()
     name = args.network or arch.networks[0]
     if name not in arch.networks:
-        from .errors import did_you_mean
+        from ..errors import did_you_mean
 
         diags.error(f"no network '{name}'", Span(args.file, 0, 0),
                     did_you_mean(name, arch.networks) or f"networks here: {', '.join(arch.networks)}")
@@ -206,7 +206,7 @@ def cmd_check(args, diags: Diagnostics) -> int:
     checked = []
     for name in names:
         if name not in arch.networks:
-            from .errors import did_you_mean
+            from ..errors import did_you_mean
 
             diags.error(f"no network '{name}'", Span(args.file, 0, 0), did_you_mean(name, arch.networks))
             continue
@@ -235,7 +235,7 @@ def cmd_check(args, diags: Diagnostics) -> int:
 
 
 def cmd_summary(args, diags: Diagnostics) -> int:
-    from .analysis import summarize
+    from ..passes.analysis import summarize
 
     _, net = _network(args, diags)
     s = summarize(net, args.depth)
@@ -270,7 +270,7 @@ def cmd_compile(args, diags: Diagnostics) -> int:
             check_output(path, _inputs(arch, args))
     if args.target == "torch":
         _report(diags, args)
-        from .backends.torch import generate
+        from ..backends.torch import generate
 
         source = generate(net, source_name=Path(arch.file).name)
         write_output(args.output or "-", source, _inputs(arch, args))
@@ -279,7 +279,7 @@ def cmd_compile(args, diags: Diagnostics) -> int:
     if not args.output or args.output == "-":
         diags.error("--target onnx needs an output file: -o model.onnx")
         raise _Failed()
-    from .backends.onnx import export
+    from ..backends.onnx import export
 
     model = export(net, args.output, opset=args.opset, weights=args.weights, dynamic_batch=args.dynamic_batch,
                    fold_bn=args.fold_bn, functions=args.functions, diags=diags)
@@ -294,7 +294,7 @@ def cmd_compile(args, diags: Diagnostics) -> int:
 def cmd_graph(args, diags: Diagnostics) -> int:
     arch, net = _network(args, diags)
     check_output(args.output, _inputs(arch, args))
-    from .backends.graph import write
+    from ..backends.graph import write
 
     write(net, args.output, depth=args.depth, rankdir=args.rankdir, diags=diags, dpi=args.dpi)
     _report(diags, args)  # after writing: the writer may add warnings (e.g. Mermaid's edge limit)
@@ -343,8 +343,8 @@ def cmd_ops(args, diags: Diagnostics) -> int:
     from .docs import op_names, op_text
 
     if args.name and args.name not in op_names():
-        from .errors import did_you_mean
-        from .ops import torch_hint
+        from ..errors import did_you_mean
+        from ..ops import torch_hint
 
         diags.error(f"no op '{args.name}'", Span("archdsl ops", 0, 0),
                     torch_hint(args.name) or did_you_mean(args.name, op_names()) or "archdsl ops lists them")

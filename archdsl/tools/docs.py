@@ -3,8 +3,8 @@ and the op names of the TextMate grammar in ``editors/vscode``.
 
 Regenerate after changing an op (a test fails while a generated file is stale)::
 
-    python -m archdsl.docs            # writes docs/ops.md and editors/vscode/syntaxes/arch.tmLanguage.json
-    python -m archdsl.docs --check    # exit 1 if either is out of date
+    python -m archdsl.tools.docs            # writes docs/ops.md and editors/vscode/syntaxes/arch.tmLanguage.json
+    python -m archdsl.tools.docs --check    # exit 1 if either is out of date
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import ops
-from .ops import REQUIRED, Attr, OpSpec
+from .. import ops
+from ..ops import REQUIRED, Attr, OpSpec
 
 FAMILIES = {  # family -> heading, in reading order
     "conv": "Convolutions and linear layers",
@@ -29,7 +29,16 @@ KINDS = {
     "pair": "int or (h, w)", "pad": 'int, (h, w) or "same"', "ints": "tuple of ints",
 }
 
-DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "ops.md"
+def _checkout() -> Path:
+    """The source checkout this package lives in (the folder with pyproject.toml above it): the
+    generated files belong to the repository, not to an installed copy of the package."""
+    for d in Path(__file__).resolve().parents:
+        if (d / "pyproject.toml").is_file() and (d / "docs").is_dir():
+            return d
+    return Path.cwd()
+
+
+DOCS_PATH = _checkout() / "docs" / "ops.md"
 
 
 def op_names() -> list[str]:
@@ -104,7 +113,7 @@ def op_text(name: str | None = None) -> str:
 def markdown() -> str:
     """``docs/ops.md``."""
     out = ["# Op reference", "",
-           "<!-- generated from archdsl.ops.REGISTRY by `python -m archdsl.docs`; do not edit -->", "",
+           "<!-- generated from archdsl.ops.REGISTRY by `python -m archdsl.tools.docs`; do not edit -->", "",
            "Every op a pipeline stage can call. Positional arguments follow the order below; any argument",
            "can be given by name (`conv(64, 3, stride=2)`). Shapes leave out the batch dimension: an",
            "image is `[C, H, W]`, a feature vector `[F]`. `archdsl ops NAME` prints the same entry.", ""]
@@ -140,7 +149,7 @@ def textmate() -> str:
     GitHub's linguist), its op names taken from the registry like the Pygments lexer's."""
     import json
 
-    from .expr import FUNCTIONS
+    from ..lang.expr import FUNCTIONS
     from .highlight import CONTAINERS, KEYWORDS, SHAPE_ATTRS
 
     name = r"[A-Za-z_][A-Za-z_0-9]*"
@@ -177,7 +186,7 @@ def textmate() -> str:
         "name": "archdsl",
         "scopeName": "source.arch",
         "fileTypes": ["arch"],
-        "comment": "generated from archdsl's op registry by `python -m archdsl.docs`; do not edit",
+        "comment": "generated from archdsl's op registry by `python -m archdsl.tools.docs`; do not edit",
         "patterns": [{"include": f"#{k}"} for k in repo],
         "repository": repo,
     }
@@ -191,7 +200,7 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m archdsl.docs",
+    ap = argparse.ArgumentParser(prog="python -m archdsl.tools.docs",
                                  description="regenerate docs/ops.md and the TextMate grammar from the op registry")
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is out of date")
     args = ap.parse_args(argv)
@@ -199,9 +208,9 @@ def main(argv: list[str] | None = None) -> int:
              if not p.exists() or p.read_text(encoding="utf-8") != text]
     if args.check:
         for p in stale:
-            print(f"{p} is out of date; run: python -m archdsl.docs", file=sys.stderr)
+            print(f"{p} is out of date; run: python -m archdsl.tools.docs", file=sys.stderr)
         return 1 if stale else 0
-    from .files import write_atomic
+    from ..files import write_atomic
 
     for p in stale:
         p.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""The front end: source files and imports, elaboration of the AST into the graph IR."""

@@ -1,0 +1,1 @@
+"""The language: grammar, syntax tree, parser, syntax errors, expressions."""

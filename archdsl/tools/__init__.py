@@ -1,0 +1,1 @@
+"""The tools users run: the command line, the formatter, the highlighter, the docs."""
