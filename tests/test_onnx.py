@@ -497,7 +497,7 @@ def test_default_path_does_not_import_torch(tmp_path):
     src = tmp_path / "small.arch"
     src.write_text(RESBLOCK)
     out = tmp_path / "small.onnx"
-    code = ("import sys; from archdsl import cli; "
+    code = ("import sys; from archdsl.tools import cli; "
             f"rc = cli.main(['compile', {str(src)!r}, '--target', 'onnx', '-o', {str(out)!r}, '--fold-bn', "
             "'--functions']); "
             "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch was imported'")

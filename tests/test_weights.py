@@ -268,7 +268,7 @@ def test_reading_pt_without_torch_says_how_to_install_it(small, tmp_path):
             "        if name.split('.')[0] == 'torch':\n"
             "            raise ImportError(f'No module named {name!r}')\n"
             "sys.meta_path.insert(0, NoTorch())\n"
-            "from archdsl import cli\n"
+            "from archdsl.tools import cli\n"
             f"sys.exit(cli.main(['compile', {str(small)!r}, '--target', 'onnx', '-o', {str(tmp_path / 'o.onnx')!r}, "
             f"'--weights', {str(pt)!r}]))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
