@@ -18,8 +18,6 @@ from .ops import Shape
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
-    from .passes.analysis import Summary
-
 Value = tuple[int, int]  # (node id, output port)
 
 # Names that torch.nn.Module already uses: a submodule may not take them.
@@ -215,36 +213,3 @@ class Network:
         for n in self.nodes:
             for src, _port in n.inputs:
                 assert src < n.id and self.graph.has_edge(src, n.id)
-
-    # ----------------------------------------------------------------------- analyses & backends
-    def summary(self) -> Summary:
-        from .passes.analysis import summarize
-
-        return summarize(self)
-
-    def torch_source(self) -> str:
-        from .backends.torch import generate
-
-        return generate(self)
-
-    def to_torch(self):
-        """Build the ``nn.Module`` from the same generated source that ``compile`` writes."""
-        from .backends.torch import build
-
-        return build(self)
-
-    def to_onnx(self, path: str | None = None, **options):
-        from .backends.onnx import export
-
-        return export(self, path, **options)
-
-    def _repr_svg_(self) -> str | None:
-        try:
-            from .backends.graph import to_svg
-
-            return to_svg(self)
-        except Exception:  # noqa: BLE001 - a notebook should fall back to text, never raise
-            return None
-
-    def _repr_html_(self) -> str:
-        return self.summary().to_html()

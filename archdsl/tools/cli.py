@@ -62,7 +62,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..version import __version__
 
     ap = argparse.ArgumentParser(prog="archdsl", description="Compile .arch network descriptions.")
     ap.add_argument("--version", action="version", version=f"archdsl {__version__}")
@@ -143,7 +143,7 @@ def _source_limit(args):
 
 
 def _load(args, diags: Diagnostics):
-    from .. import ArchFile
+    from ..api import ArchFile
     from ..front.elaborate import load_module
 
     try:
