@@ -148,7 +148,7 @@ def _finish(module, diags: Diagnostics, strict: bool, max_nodes: int | None) -> 
 def load(path: str | Path, *, strict: bool = False, max_nodes: int | None = None,
          include_root: str | Path | None = None) -> ArchFile:
     """Parse an ``.arch`` file and its imports.  Raises :class:`ArchError` on syntax errors."""
-    from .front.elaborate import load_module
+    from .front.loader import load_module
 
     diags = Diagnostics()
     try:
@@ -161,7 +161,7 @@ def load(path: str | Path, *, strict: bool = False, max_nodes: int | None = None
 
 def loads(text: str, file: str = "<string>", *, strict: bool = False, max_nodes: int | None = None) -> ArchFile:
     """Like :func:`load`, from source text."""
-    from .front.elaborate import load_module
+    from .front.loader import load_module
 
     diags = Diagnostics()
     module = load_module(file, text=text, diags=diags)

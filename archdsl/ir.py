@@ -1,6 +1,8 @@
-"""The graph IR: op nodes in a directed multigraph, the module-scope tree, and :class:`Network`.
+"""The graph IR: op nodes in a networkx ``MultiDiGraph``, the module-scope tree, and :class:`Network`.
 
-Elaboration creates nodes in program order, so node ids are already a topological order.
+Elaboration creates nodes in program order, so node ids are already a topological order.  The
+graph maps each node id to ``{"node": Node, "op", "path", "shape"}`` and has one edge per input
+of a node, ``src -> dst`` with ``port`` (the source's output) and ``index`` (the input's place).
 Each node knows its op, normalised attributes, inputs, output shapes, module path and source
 span.  Scopes mirror the PyTorch module tree that the backends emit: the network, each block
 instance, each ``seq`` and each labelled container is a scope; its children are named by their
@@ -19,89 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
 
 Value = tuple[int, int]  # (node id, output port)
-
-# Names that torch.nn.Module already uses: a submodule may not take them.
-MODULE_RESERVED = frozenset(["T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu", "zero_grad"])
-
-
-class Graph:
-    """A directed multigraph with networkx's interface, the part the IR uses.
-
-    ``import networkx`` costs about a third of a second at startup (it imports every algorithm and
-    scans the installed packages for backends), more than the rest of ``archdsl summary``; the IR
-    needs only to add nodes and edges and look them up.  ``graph.nodes[n]`` is the node's attribute
-    dict, as in networkx; :meth:`to_networkx` gives a real ``nx.MultiDiGraph`` for the algorithms.
-    """
-
-    def __init__(self) -> None:
-        self.nodes: dict[int, dict[str, Any]] = {}
-        # node -> neighbour -> attribute dicts of the parallel edges between them (networkx's layout)
-        self._succ: dict[int, dict[int, list[dict[str, Any]]]] = {}
-        self._pred: dict[int, dict[int, list[dict[str, Any]]]] = {}
-        self._edges = 0
-
-    def add_node(self, n: int, **attrs: Any) -> None:
-        if n in self.nodes:
-            self.nodes[n].update(attrs)
-            return
-        self.nodes[n] = attrs
-        self._succ[n] = {}
-        self._pred[n] = {}
-
-    def add_edge(self, u: int, v: int, **attrs: Any) -> int:
-        """Add an edge (parallel edges allowed); returns its key among the u -> v edges."""
-        for x in (u, v):
-            if x not in self.nodes:
-                self.add_node(x)
-        parallel = self._succ[u].setdefault(v, [])
-        parallel.append(attrs)
-        self._pred[v].setdefault(u, []).append(attrs)
-        self._edges += 1
-        return len(parallel) - 1
-
-    def has_edge(self, u: int, v: int) -> bool:
-        return v in self._succ.get(u, ())
-
-    def successors(self, n: int) -> Iterator[int]:
-        return iter(self._succ[n])
-
-    def predecessors(self, n: int) -> Iterator[int]:
-        return iter(self._pred[n])
-
-    def out_degree(self, n: int) -> int:
-        return sum(map(len, self._succ[n].values()))
-
-    def in_degree(self, n: int) -> int:
-        return sum(map(len, self._pred[n].values()))
-
-    def edges(self, data: bool = False) -> Iterator[tuple]:
-        for u, out in self._succ.items():
-            for v, parallel in out.items():
-                for attrs in parallel:
-                    yield (u, v, attrs) if data else (u, v)
-
-    def number_of_nodes(self) -> int:
-        return len(self.nodes)
-
-    def number_of_edges(self) -> int:
-        return self._edges
-
-    def __len__(self) -> int:
-        return len(self.nodes)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.nodes)
-
-    def __contains__(self, n: object) -> bool:
-        return n in self.nodes
-
-    def to_networkx(self) -> nx.MultiDiGraph:
-        import networkx as nx
-
-        g = nx.MultiDiGraph()
-        g.add_nodes_from(self.nodes.items())
-        g.add_edges_from(self.edges(data=True))
-        return g
 
 
 @dataclass
@@ -139,8 +58,6 @@ class Scope:
     outputs: list[Value] = field(default_factory=list)
     inits: dict[str, tuple[str, dict]] = field(default_factory=dict)  # by op kind
     label_inits: dict[str, tuple[str, dict]] = field(default_factory=dict)  # by module label, below here
-    counter: int = 0
-    names: set[str] = field(default_factory=set)
 
     @property
     def path_parts(self) -> tuple[str, ...]:
@@ -185,7 +102,7 @@ class Network:
 
     name: str
     file: str
-    graph: Graph  # or an nx.MultiDiGraph: only the methods of Graph are used
+    graph: nx.MultiDiGraph
     root: Scope
     inputs: dict[str, Value]
     outputs: dict[str, Value]
@@ -199,7 +116,8 @@ class Network:
 
     @property
     def nodes(self) -> list[Node]:
-        """All nodes in topological (program) order."""
+        """All nodes in topological (program) order.  Sorting the ids gives it, faster than
+        ``nx.topological_sort`` and always the same one (the generated code follows it)."""
         nodes = self.graph.nodes
         return [nodes[n]["node"] for n in sorted(nodes)]
 
@@ -208,7 +126,7 @@ class Network:
 
     def verify(self) -> None:
         """Internal consistency: ids topological (so acyclic), edges match node inputs."""
-        assert all(u < v for u, v in self.graph.edges())
+        assert all(u < v for u, v in self.graph.edges())  # stronger than nx.is_directed_acyclic_graph
         assert self.graph.number_of_edges() == sum(len(n.inputs) for n in self.nodes)
         for n in self.nodes:
             for src, _port in n.inputs:

@@ -218,9 +218,8 @@ def findings(results: dict) -> str:
         text = (f"- **Startup over 0.3 s** ({fmt_s(st['archdsl_wall'])}, of which {fmt_s(floor)} is the bare "
                 f"interpreter). Largest phases: {share}.")
         if "import networkx (and what it imports)" in ph:
-            text += (" networkx is imported by `archdsl/elaborate.py` only to hold the graph "
-                     "(`nx.MultiDiGraph()`); `archdsl.ir.Graph` offers the same interface without the import "
-                     "(and `archdsl.ir` no longer imports networkx), so the fix is to construct `Graph()` there.")
+            text += (" networkx holds the graph IR (`nx.MultiDiGraph`, built in `archdsl/front/elaborate.py`): "
+                     "every command that elaborates pays its import.")
         if "import regex (and what it imports)" in ph:
             text += (" `regex` is imported by lark when it is installed (here it comes with another tool, "
                      "not with archdsl).")

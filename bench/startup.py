@@ -38,13 +38,13 @@ PHASES = r"""
 import json, sys, time
 sys.stderr.write("--- phases start\n")
 t0 = time.perf_counter()
-import archdsl, archdsl.passes.analysis, archdsl.tools.cli, archdsl.front.elaborate, archdsl.lang.syntax
+import archdsl, archdsl.passes.analysis, archdsl.tools.cli, archdsl.front.elaborate, archdsl.front.loader, archdsl.lang.syntax
 t1 = time.perf_counter()
 archdsl.lang.syntax.parser()
 t2 = time.perf_counter()
 from archdsl.errors import Diagnostics
 d = Diagnostics()
-module = archdsl.front.elaborate.load_module(sys.argv[1], diags=d)
+module = archdsl.front.loader.load_module(sys.argv[1], diags=d)
 t3 = time.perf_counter()
 net = archdsl.ArchFile(module, d).elaborate("resnet50", d)
 t4 = time.perf_counter()

@@ -1,28 +1,35 @@
-"""AST -> graph IR: scopes, blocks, loops, conditions, names, and shape inference.
+"""AST -> graph IR: the elaboration walk over statements, pipelines, blocks and containers.
 
 Elaboration walks the program in order.  Each statement transforms the *flow* (the tensor
-flowing through the current body); a block call runs the block's body on the flow in a new
-module scope, so a block can read the shape that reaches it (``in.channels``) exactly as
-torchvision's constructors do.  Shapes are inferred as nodes are made, so an error points at the
-``.arch`` line that made the node.  A failing statement is reported and skipped; later statements
-that do not depend on it are still checked, so independent errors are all reported.
+flowing through the current body; the convention is in :mod:`.flow`); a block call runs the
+block's body on the flow in a new module scope, so a block can read the shape that reaches it
+(``in.channels``) exactly as torchvision's constructors do.  Shapes are inferred as nodes are
+made, so an error points at the ``.arch`` line that made the node.  A failing statement is
+reported and skipped; later statements that do not depend on it are still checked, so
+independent errors are all reported.
+
+The other jobs of the front end live beside it: loading files and imports (:mod:`.loader`),
+module names and the tensors a body sees (:mod:`.naming`), ``init`` declarations (:mod:`.inits`).
 """
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from .. import ops
 from ..lang import syntax as S
-from ..errors import ArchError, Diagnostic, Diagnostics, Span, did_you_mean, source_lines
+from ..errors import ArchError, Diagnostics, Span, did_you_mean, source_lines
 from ..lang.expr import FAILED, Env, TensorView, evaluate, type_name
-from ..files import STDIO, read_source
-from ..passes.init import INIT_OPS, SCHEMES
-from ..ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
+from ..ir import Network, Node, Scope, Value
 from ..ops import REQUIRED, OpError, fmt_shape
+from . import calls, inits
+from .flow import POISON
+from .flow import Abort as _Abort  # the names the walk has always used
+from .flow import is_multi as _is_multi
+from .loader import CONTAINERS, Module
+from .naming import Namer, Tensors
+from .visitor import NodeVisitor
 
 # Limits on hostile input (docs/robustness.md).  ``max_nodes`` is per run (--max-nodes); the rest
 # are module attributes that a program may change.
@@ -32,22 +39,7 @@ MAX_BLOCK_DEPTH = 64
 MAX_BODY_DEPTH = 64  # nested bodies (blocks, seqs, branches, loops, conditions) at run time
 MAX_TENSOR_ELEMENTS = 2 ** 32  # one activation or weight of one sample: 16 GiB in float32
 MAX_PARAMS = 2 ** 34  # parameters and buffers of a network: 64 GiB in float32
-MAX_IMPORT_DEPTH = 32
-CONTAINERS = ("seq", "add", "concat", "mul")
 FLOW = "flow"  # the tensor flowing into the stage being written (in a block, 'in' is the block's input)
-# why a module scope hides the tensors named around it, and what to do instead
-_CROSSING = {
-    "block": "a block receives only the tensor it is called on: pass what it needs as an argument "
-             "(e.g. x.channels), or merge with the tensor outside the block",
-    "seq": "a seq is a module that receives only the tensor flowing in: move the stage that reads "
-           "the tensor out of the seq",
-    "labelled": "a labelled merge is a module that receives only the tensor flowing in: drop the "
-                "label, and the merge sees the tensors named around it",
-}
-
-
-class _Abort(Exception):
-    """Stop the current statement; the error (if any) has been reported already."""
 
 
 class _Unknown(Exception):
@@ -61,161 +53,24 @@ class LimitError(ArchError):
     """A resource limit: elaboration stops at once instead of reporting it statement by statement."""
 
 
-POISON: Value = (-1, 0)
-
-
-# ================================================================================= program loading
-
-
-@dataclass
-class Module:
-    """All definitions visible in a file, its imports included."""
-
-    file: str
-    blocks: dict[str, S.BlockDef] = field(default_factory=dict)
-    networks: dict[str, S.NetworkDef] = field(default_factory=dict)
-    lets: list[S.Let] = field(default_factory=list)
-    sources: dict[str, str] = field(default_factory=dict)
-    order: list[str] = field(default_factory=list)  # network names in definition order
-
-
-def load_module(path: str | Path | None, text: str | None = None, diags: Diagnostics | None = None,
-                include_root: str | Path | None = None) -> Module:
-    """Parse a file and its imports.  Errors go to ``diags`` (raised if it is None).
-
-    Imports may not leave ``include_root``, which is the main file's directory unless given (the
-    current directory for source text without a file): a downloaded ``.arch`` file cannot make
-    archdsl read, and quote in a diagnostic, a file elsewhere on the machine.
-    """
-    diags = diags if diags is not None else Diagnostics()
-    file = str(path) if path is not None else "<string>"
-    if text is None:
-        text = read_source(file, display="<stdin>" if file == STDIO else None, limit=S.MAX_SOURCE_BYTES)
-        if file == STDIO:
-            file = "<stdin>"
-    if include_root is None:
-        include_root = Path(file).parent if path is not None and file not in ("<stdin>", "<string>") else Path.cwd()
-    mod = Module(file)
-    _load_into(mod, file, text, diags, [], Path(include_root).resolve())
-    return mod
-
-
-def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: list[str],
-               root: Path) -> None:
-    diags.sources[file] = text
-    mod.sources[file] = text
-    try:
-        prog = S.parse(text, file)
-    except ArchError as err:
-        diags.extend(err)
-        return
-    here = Path(file).resolve()
-    for item in prog.items:
-        if isinstance(item, S.Import):
-            target = (here.parent / item.path).resolve()
-            display = os.path.normpath(os.path.join(os.path.dirname(file), item.path))
-            key = str(target)
-            if not target.is_relative_to(root):
-                diags.error(f"import '{item.path}' is outside the include root {root}", item.span,
-                            "imports stay below the main file's directory; widen it with --include-root DIR")
-                continue
-            if target.suffix != ".arch":
-                diags.error(f"import '{item.path}' does not name an .arch file", item.span,
-                            "imports read .arch source only")
-                continue
-            if key in stack or key == str(here):
-                chain = " -> ".join(Path(s).name for s in [*stack, str(here), key])
-                diags.error(f"import cycle: {chain}", item.span, "remove one of the imports")
-                continue
-            if key in (str(Path(f).resolve()) for f in mod.sources):
-                continue  # already loaded through another import
-            if len(stack) >= MAX_IMPORT_DEPTH:
-                diags.error(f"imports nested deeper than {MAX_IMPORT_DEPTH} files", item.span)
-                continue
-            try:
-                sub = read_source(target, item.span, display, limit=S.MAX_SOURCE_BYTES)
-            except ArchError as err:
-                diags.extend(err)
-                continue
-            if sum(map(len, mod.sources.values())) + len(sub) > S.MAX_SOURCE_BYTES:
-                diags.error(f"with this import the program is longer than {S.MAX_SOURCE_BYTES} characters",
-                            item.span, "the limit (syntax.MAX_SOURCE_BYTES) covers a file and its imports")
-                continue
-            _load_into(mod, display, sub, diags, [*stack, str(here)], root)
-        elif isinstance(item, S.Let):
-            mod.lets.append(item)
-        elif isinstance(item, S.BlockDef):
-            _define(mod.blocks, item, diags, "block", mod)
-        elif isinstance(item, S.NetworkDef):
-            if _define(mod.networks, item, diags, "network", mod):
-                mod.order.append(item.name)
-
-
-def _define(table, item, diags, kind, mod) -> bool:
-    other = mod.blocks.get(item.name) or mod.networks.get(item.name)
-    if other is not None:
-        diags.error(f"{kind} '{item.name}' is already defined at {other.span}", item.span)
-        return False
-    if item.name in ops.REGISTRY or item.name in CONTAINERS:
-        diags.error(f"{kind} '{item.name}' has the name of a built-in op", item.span,
-                    "choose another name; built-in ops cannot be redefined")
-        return False
-    table[item.name] = item
-    return True
-
-
-# ================================================================================= elaboration
-
-
-class _Tensors:
-    """Named tensors visible in a body.  A module scope (a block, a seq, a labelled merge) starts a
-    sealed table: it does not see outer names, because its ``forward()`` receives only the tensor
-    flowing in.  It keeps the outer table (``hidden``) to say why a name is unknown."""
-
-    def __init__(self, parent: _Tensors | None = None, hidden: _Tensors | None = None, wall: str = ""):
-        self.values: dict[str, Value | tuple[Value, ...]] = {}
-        self.parent = parent
-        self.hidden, self.wall = hidden, wall
-
-    def get(self, name: str):
-        t: _Tensors | None = self
-        while t is not None:
-            if name in t.values:
-                return t.values[name]
-            t = t.parent
-        return None
-
-    def names(self) -> set[str]:
-        out: set[str] = set()
-        t: _Tensors | None = self
-        while t is not None:
-            out |= set(t.values)
-            t = t.parent
-        return out
-
-    def wall_hiding(self, name: str) -> str | None:
-        """The innermost module scope ("seq 'body'") that hides an outer tensor ``name``, if any."""
-        root = self
-        while root.parent is not None:
-            root = root.parent
-        if root.hidden is None:
-            return None
-        outside = root.hidden.get(name) is not None or root.hidden.wall_hiding(name) is not None
-        return root.wall if outside else None
-
-
 @dataclass
 class _Ctx:
     scope: Scope
     env: Env
-    tensors: _Tensors
+    tensors: Tensors
 
 
-class Elaborator:
+class Elaborator(NodeVisitor):
+    """Builds networks of one module.  ``visit_<Statement>(stmt, ctx, flow)`` returns the new flow;
+    ``visit_<StageCore>(core, label, ctx, x)`` applies a stage to the tensor ``x``."""
+
     def __init__(self, mod: Module, diags: Diagnostics, max_nodes: int = DEFAULT_MAX_NODES,
                  strict: bool = False):
+        import networkx as nx  # ~80 ms: paid by the commands that elaborate, not by fmt or ops
+
         self.mod, self.diags, self.max_nodes, self.strict = mod, diags, max_nodes, strict
-        self.graph = Graph()  # networkx-compatible; Network.graph.to_networkx() for algorithms
+        self.graph = nx.MultiDiGraph()  # node id -> {"node": Node, ...}; an edge per input of a node
+        self.namer = Namer()
         self.next_id = 0
         self.block_stack: list[str] = []
         self.call_sites: list[tuple[str, Span]] = []
@@ -234,19 +89,9 @@ class Elaborator:
     # ------------------------------------------------------------------ entry point
     def network(self, name: str, overrides: dict[str, Any]) -> Network:
         netdef = self.mod.networks[name]
-        params_from = netdef
-        call_args: tuple[S.Arg, ...] = ()
-        seen = {name}
-        while params_from.alias_of is not None:
-            target = self.mod.networks.get(params_from.alias_of)
-            if target is None or target.name in seen:
-                what = "cycle of network aliases" if target else f"unknown network '{params_from.alias_of}'"
-                raise ArchError(what, params_from.span,
-                                did_you_mean(params_from.alias_of, self.mod.networks) if not target else None)
-            seen.add(target.name)
-            call_args = params_from.alias_args + call_args
-            params_from = target
-        params = self._bind_params(params_from, call_args, self.globals, params_from.span)
+        params_from, call_args = calls.resolve_alias(netdef, self.mod.networks)
+        params = calls.bind_params(params_from, call_args, self.globals, self.globals, params_from.span,
+                                   self._text)
         extra = {}
         for k, v in overrides.items():
             if k in params:
@@ -258,7 +103,7 @@ class Elaborator:
         net = Network(name, self.mod.file, self.graph, root, {}, {}, params, self.diags,
                       dict(self.mod.blocks))
         self.net = net
-        ctx = _Ctx(root, env, _Tensors())
+        ctx = _Ctx(root, env, Tensors())
         flow = self._body(params_from.body, ctx, None)
         if not net.outputs and flow is not None and flow != POISON and not _is_multi(flow):
             net.outputs["output"] = flow
@@ -270,7 +115,7 @@ class Elaborator:
                              "declare one, e.g. 'input image: [3, 224, 224]'")
         root.inputs = list(net.inputs.values())
         root.outputs = list(net.outputs.values())
-        self._check_label_inits()
+        inits.check_labels(self.label_inits, self.failed, self.diags)
         return net
 
     def _warn(self, message: str, span: Span, hint: str | None = None) -> None:
@@ -295,45 +140,6 @@ class Elaborator:
         name, span = self.call_sites[-1]
         return [f"in block '{name}' used at {span}"]
 
-    def _bind_params(self, d: S.BlockDef | S.NetworkDef, args, env, span) -> dict[str, Any]:
-        """The parameters of block or network ``d`` for a call with ``args``; a mistake shows the
-        signature, as a compiler shows a function's declaration."""
-        params = d.params
-        kind = "block" if isinstance(d, S.BlockDef) else "network"
-        what = f"{kind} '{d.name}'"
-        sig = f"{kind} {d.name}({', '.join(self._text(p.span) or p.name for p in params)})"
-
-        def error(message, where, hint=None):
-            return ArchError(Diagnostic("error", message, where, hint or f"the signature is {sig}",
-                                        (f"'{d.name}' is defined at {d.span}",)))
-
-        values: dict[str, Any] = {}
-        names = [p.name for p in params]
-        positional = [a for a in args if a.name is None]
-        if len(positional) > len(params):
-            raise error(f"{what} takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
-                        f"got {len(positional)}", span)
-        for p, a in zip(params, positional):
-            values[p.name] = evaluate(a.value, env)
-        for a in args:
-            if a.name is None:
-                continue
-            if a.name not in names:
-                close = did_you_mean(a.name, names)
-                raise error(f"{what} has no parameter '{a.name}'", a.span,
-                            f"{close} The signature is {sig}" if close else None)
-            if a.name in values:
-                raise ArchError(f"parameter '{a.name}' given twice", a.span)
-            values[a.name] = evaluate(a.value, env)
-        scope_env = self.globals.child(values)
-        for p in params:
-            if p.name not in values:
-                if p.default is None:
-                    raise error(f"{what} needs a value for '{p.name}'", span)
-                values[p.name] = evaluate(p.default, scope_env)
-                scope_env.values[p.name] = values[p.name]
-        return {n: values[n] for n in names}
-
     # ------------------------------------------------------------------ statements
     def _step(self, span: Span) -> None:
         """Count work that makes no node (loops of lets, empty seqs, block calls): bound it too."""
@@ -357,7 +163,7 @@ class Elaborator:
                     raise LimitError(f"blocks, seqs, branches, loops and conditions nested deeper than "
                                      f"{MAX_BODY_DEPTH} levels", stmt.span)
                 self._step(stmt.span)
-                flow = self._stmt(stmt, ctx, flow)
+                flow = self.visit(stmt, ctx, flow)
             except LimitError:
                 raise
             except RecursionError:  # a fallback: the limits above should come first
@@ -384,29 +190,31 @@ class Elaborator:
         for n in names:
             ctx.tensors.values[n] = POISON
 
-    def _stmt(self, stmt, ctx: _Ctx, flow):
-        if isinstance(stmt, S.PipeStmt):
-            return self._pipeline(stmt.pipeline, ctx, flow)
-        if isinstance(stmt, S.Assign):
-            result = self._pipeline(stmt.pipeline, ctx, flow)
-            self._bind(stmt.targets, result, ctx, stmt.span)
-            return result
-        if isinstance(stmt, S.Let):
-            ctx.env.values[stmt.name] = self._eval(stmt.value, ctx, flow)
-            return flow
-        if isinstance(stmt, S.Input):
-            return self._input(stmt, ctx)
-        if isinstance(stmt, S.Output):
-            return self._output(stmt, ctx, flow)
-        if isinstance(stmt, S.If):
-            cond = self._eval(stmt.cond, ctx, flow)
-            body = stmt.then if cond else (stmt.orelse or ())
-            return self._body(body, _Ctx(ctx.scope, ctx.env.child(), ctx.tensors), flow)
-        if isinstance(stmt, S.For):
-            return self._for(stmt, ctx, flow)
-        if isinstance(stmt, S.Init):
-            return self._init(stmt, ctx, flow)
-        raise ArchError("unsupported statement", getattr(stmt, "span", Span("", 0, 0)))  # pragma: no cover
+    # ------------------------------------------------------------------ statements: visit_<Class>
+    def generic_visit(self, node, *args):  # a class the grammar has and the walk lacks
+        raise ArchError(f"unsupported statement {type(node).__name__}", getattr(node, "span", Span("", 0, 0)))
+
+    def visit_PipeStmt(self, stmt: S.PipeStmt, ctx: _Ctx, flow):
+        return self._pipeline(stmt.pipeline, ctx, flow)
+
+    def visit_Assign(self, stmt: S.Assign, ctx: _Ctx, flow):
+        result = self._pipeline(stmt.pipeline, ctx, flow)
+        self._bind(stmt.targets, result, ctx, stmt.span)
+        return result
+
+    def visit_Let(self, stmt: S.Let, ctx: _Ctx, flow):
+        ctx.env.values[stmt.name] = self._eval(stmt.value, ctx, flow)
+        return flow
+
+    def visit_If(self, stmt: S.If, ctx: _Ctx, flow):
+        cond = self._eval(stmt.cond, ctx, flow)
+        body = stmt.then if cond else (stmt.orelse or ())
+        return self._body(body, _Ctx(ctx.scope, ctx.env.child(), ctx.tensors), flow)
+
+    def visit_Init(self, stmt: S.Init, ctx: _Ctx, flow):
+        if inits.declare(stmt, ctx.scope, lambda e: self._eval(e, ctx, flow)):
+            self.label_inits.append((ctx.scope, stmt))  # a module label: checked once the network is built
+        return flow
 
     def _eval(self, e, ctx: _Ctx, flow, symbolic=False):
         """Evaluate ``e`` where ``flow`` flows in: ``in`` is the block's input (the flow outside
@@ -478,12 +286,7 @@ class Elaborator:
                          did_you_mean(name, ctx.env.names() | ctx.tensors.names(), "the names here are"))
 
     def _hidden_hint(self, name: str, ctx: _Ctx) -> tuple[str, str] | None:
-        """(message, hint) for a tensor named outside the module scope that uses it."""
-        wall = ctx.tensors.wall_hiding(name)
-        if wall is None:
-            return None
-        return (f"tensor '{name}' is named outside this {wall}, and cannot be seen inside it",
-                _CROSSING[wall.split()[0]])
+        return ctx.tensors.hidden_hint(name)
 
     def _bind(self, targets, result, ctx, span):
         if len(targets) == 1:
@@ -498,7 +301,7 @@ class Elaborator:
         for t, v in zip(targets, result):
             ctx.tensors.values[t] = v
 
-    def _input(self, stmt: S.Input, ctx: _Ctx):
+    def visit_Input(self, stmt: S.Input, ctx: _Ctx, flow):
         if ctx.scope.kind != "network":
             raise ArchError("'input' belongs in a network, not in a block", stmt.span,
                             "a block's input is the tensor that flows into it ('in')")
@@ -529,7 +332,7 @@ class Elaborator:
         ctx.tensors.values[stmt.name] = v
         return v
 
-    def _output(self, stmt: S.Output, ctx: _Ctx, flow):
+    def visit_Output(self, stmt: S.Output, ctx: _Ctx, flow):
         if ctx.scope.kind != "network":
             raise ArchError("'output' belongs in a network", stmt.span,
                             "a block's output is the last tensor of its body")
@@ -550,7 +353,7 @@ class Elaborator:
         ctx.tensors.values[stmt.name] = v
         return v
 
-    def _for(self, stmt: S.For, ctx: _Ctx, flow):
+    def visit_For(self, stmt: S.For, ctx: _Ctx, flow):
         start = self._eval(stmt.start, ctx, flow)
         if stmt.stop is not None:
             stop = self._eval(stmt.stop, ctx, flow)
@@ -568,49 +371,6 @@ class Elaborator:
             self._step(stmt.span)
             flow = self._body(stmt.body, _Ctx(ctx.scope, ctx.env.child({stmt.var: i}), ctx.tensors), flow)
         return flow
-
-    def _init(self, stmt: S.Init, ctx: _Ctx, flow):
-        if stmt.scheme not in SCHEMES:
-            raise ArchError(f"unknown initialisation '{stmt.scheme}'", stmt.span, did_you_mean(stmt.scheme, SCHEMES))
-        args = {}
-        for a in stmt.args:
-            if a.name is None:
-                raise ArchError("initialisation arguments are named, e.g. std=0.01", a.span)
-            v = args[a.name] = self._eval(a.value, ctx, flow)
-            choices = _INIT_CHOICES.get(a.name)
-            if choices is not None and v not in choices:  # strings reach the generated code: only known ones
-                raise ArchError(f"initialisation argument '{a.name}' must be one of {', '.join(map(repr, choices))}",
-                                a.span, did_you_mean(str(v), choices))
-            if choices is None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise ArchError(f"initialisation argument '{a.name}' must be a number", a.span)
-        bad = set(args) - set(SCHEMES[stmt.scheme])
-        if bad:
-            raise ArchError(f"{stmt.scheme} takes {', '.join(SCHEMES[stmt.scheme]) or 'no arguments'}", stmt.span)
-        if stmt.op in ops.REGISTRY:
-            if stmt.op not in INIT_OPS:
-                raise ArchError(f"init {stmt.op}: {stmt.op} has no weights to initialise", stmt.span, _INIT_REACH)
-            ctx.scope.inits[stmt.op] = (stmt.scheme, args)
-        else:  # a module label: checked once the network is built (it may be defined later)
-            ctx.scope.label_inits[stmt.op] = (stmt.scheme, args)
-            self.label_inits.append((ctx.scope, stmt))
-        return flow
-
-    def _check_label_inits(self) -> None:
-        """Each ``init LABEL`` must reach a conv, linear or normalisation module of that name."""
-        for scope, stmt in self.label_inits:
-            nodes = [n for n in scope.nodes() if n.name == stmt.op]
-            if any(n.op in INIT_OPS for n in nodes):
-                continue
-            if nodes:
-                self.diags.error(f"init {stmt.op}: the module '{stmt.op}' is a {nodes[0].op}, which has no weights "
-                                 "to initialise", stmt.span, _INIT_REACH)
-                continue
-            if id(scope) in self.failed:
-                continue  # the layer may be in what failed to build: that error is the one to fix
-            labels = {n.name for n in scope.nodes() if n.op in INIT_OPS}
-            self.diags.error(f"init {stmt.op}: no op kind or module label '{stmt.op}' here", stmt.span,
-                             did_you_mean(stmt.op, [*ops.REGISTRY, *labels])
-                             or "init takes an op kind (conv, bn, ...) or the label of a layer in this scope")
 
     # ------------------------------------------------------------------ pipelines
     def _pipeline(self, pipe: S.Pipeline, ctx: _Ctx, flow):
@@ -694,7 +454,7 @@ class Elaborator:
             inner = S.Stage(None, stage.core, None, stage.span)
             if stage.label is not None:
                 scope = self._child_scope("seq", stage.label, ctx, stage.span)
-                sub = _Ctx(scope, ctx.env.child(), _Tensors(hidden=ctx.tensors, wall=f"seq '{scope.name}'"))
+                sub = _Ctx(scope, ctx.env.child(), Tensors(hidden=ctx.tensors, wall=f"seq '{scope.name}'"))
                 scope.inputs = [x]
                 for _ in range(n):
                     self._step(stage.span)
@@ -708,11 +468,11 @@ class Elaborator:
         core = stage.core
         if _is_multi(x):
             raise ArchError(f"{len(x)} tensors flow into this stage; name them first (a, b = ...)", stage.span)
-        if isinstance(core, S.InRef):
-            raise ArchError("'in' can only start a pipeline", stage.span)
-        if isinstance(core, S.Container):
-            return self._container(core, stage.label, ctx, x)
-        return self._call(core, stage.label, ctx, x)
+        return self.visit(core, stage.label, ctx, x)
+
+    # ------------------------------------------------------------------ stage cores: visit_<Class>
+    def visit_InRef(self, core: S.InRef, label, ctx: _Ctx, x):
+        raise ArchError("'in' can only start a pipeline", core.span)
 
     def _check_callable(self, call: S.Call, ctx: _Ctx, head: bool = False) -> None:
         """``head``: the call starts a pipeline, where a bare name is most likely a tensor."""
@@ -733,7 +493,7 @@ class Elaborator:
             hint = did_you_mean(name, ctx.tensors.names(), "the tensors here are")
         raise ArchError(f"unknown op, block or tensor '{name}'", call.span, hint)
 
-    def _call(self, call: S.Call, label, ctx: _Ctx, x):
+    def visit_Call(self, call: S.Call, label, ctx: _Ctx, x):
         name = call.name
         if name in self.mod.blocks:
             return self._block(self.mod.blocks[name], call, label, ctx, x)
@@ -856,49 +616,12 @@ class Elaborator:
         return node
 
     # ------------------------------------------------------------------ names and scopes
-    def _label_text(self, label: S.Label, ctx: _Ctx) -> str:
-        if len(label.text) > 1024:  # before interpolating: each {...} is parsed
-            raise ArchError(f"invalid module name {label.text[:40]!r}... ({len(label.text)} characters)", label.span,
-                            "a module name has at most 128 characters")
-        if not label.interpolated:
-            text = label.text
-        else:
-            def sub(m):
-                expr = S.parse_expr(m.group(1), label.span.file, label.span.line, label.span.col)
-                return str(self._eval(expr, ctx, None))
-            try:
-                text = re.sub(r"\{([^{}]*)\}", sub, label.text)
-            except ArchError as err:
-                if not err.diagnostics:  # follows from an error already reported
-                    raise
-                raise ArchError(err.diagnostics[0].message, label.span, err.diagnostics[0].hint) from None
-        if not text or "." in text or text.startswith("_") or text in MODULE_RESERVED \
-                or any(ch.isspace() or not ch.isprintable() for ch in text) or len(text) > 128:
-            reason = ("a module name may not be empty, contain '.', whitespace or control characters, "
-                      "start with '_', exceed 128 characters, or be an attribute of torch.nn.Module")
-            shown = repr(text) if len(text) <= 130 else f"{text[:40]!r}... ({len(text)} characters)"
-            raise ArchError(f"invalid module name {shown}", label.span, reason)
-        return text
-
     def _take_name(self, scope: Scope, label, ctx, span) -> tuple[str, bool]:
-        if label is None:
-            name = str(scope.counter)
-            scope.counter += 1
-            scope.names.add(name)
-            return name, False
-        text = self._label_text(label, ctx)
-        if text in scope.names:
-            where = f" in '{scope.path}'" if scope.path else ""
-            raise ArchError(f"module name '{text}' is used twice{where}", label.span,
-                            "labels become state_dict keys and must be unique in their scope")
-        scope.names.add(text)
-        return text, True
+        return self.namer.take(scope, label, lambda e: self._eval(e, ctx, None))
 
     def _child_scope(self, kind, label, ctx: _Ctx, span, block=None, args=None) -> Scope:
-        name, _ = self._take_name(ctx.scope, label, ctx, span)
-        scope = Scope(kind, name, ctx.scope, span, block=block, args=dict(args or {}))
-        ctx.scope.items.append(scope)
-        return scope
+        return self.namer.child_scope(kind, label, ctx.scope, span, lambda e: self._eval(e, ctx, None),
+                                      block, args)
 
     def _block(self, bdef: S.BlockDef, call: S.Call, label, ctx: _Ctx, x):
         if bdef.name in self.block_stack:
@@ -910,14 +633,14 @@ class Elaborator:
         self._step(call.span)
         # arguments are evaluated where the block is called, so they may use 'in' and local names
         args = tuple(S.Arg(a.name, S.Const(a.value.span, self._eval(a.value, ctx, x)), a.span) for a in call.args)
-        params = self._bind_params(bdef, args, ctx.env, call.span)
+        params = calls.bind_params(bdef, args, ctx.env, self.globals, call.span, self._text)
         scope = self._child_scope("block", label, ctx, call.span, block=bdef.name, args=params)
         scope.inputs = [x]
         self.block_stack.append(bdef.name)
         self.call_sites.append((bdef.name, call.span))
         self.block_inputs.append(x)
         try:
-            tensors = _Tensors(hidden=ctx.tensors, wall=f"block '{bdef.name}'")
+            tensors = Tensors(hidden=ctx.tensors, wall=f"block '{bdef.name}'")
             out = self._body(bdef.body, _Ctx(scope, self.globals.child(params), tensors), x)
         finally:
             self.block_stack.pop()
@@ -930,7 +653,7 @@ class Elaborator:
         scope.outputs = [out]
         return out
 
-    def _container(self, c: S.Container, label, ctx: _Ctx, x):
+    def visit_Container(self, c: S.Container, label, ctx: _Ctx, x):
         if c.kind not in CONTAINERS:
             raise ArchError(f"unknown container '{c.kind}'", c.span,
                             did_you_mean(c.kind, CONTAINERS) or "containers are seq, add, concat and mul")
@@ -941,7 +664,7 @@ class Elaborator:
             scope = self._child_scope("seq", label, ctx, c.span)
             scope.inputs = [x]
             wall = f"seq '{scope.name}'" if label is not None else "seq"
-            out = self._body(c.branches[0], _Ctx(scope, ctx.env.child(), _Tensors(hidden=ctx.tensors, wall=wall)), x)
+            out = self._body(c.branches[0], _Ctx(scope, ctx.env.child(), Tensors(hidden=ctx.tensors, wall=wall)), x)
             if out == POISON:
                 raise _Abort()
             scope.outputs = list(out) if _is_multi(out) else [out]  # a seq may end in chunk(2)
@@ -951,10 +674,10 @@ class Elaborator:
         if label is not None:  # a labelled merge is a module of its own
             scope = self._child_scope("group", label, ctx, c.span)
             scope.inputs = [x]
-            inner = _Ctx(scope, ctx.env.child(), _Tensors(hidden=ctx.tensors, wall=f"labelled merge '{scope.name}'"))
+            inner = _Ctx(scope, ctx.env.child(), Tensors(hidden=ctx.tensors, wall=f"labelled merge '{scope.name}'"))
         results, failed = [], False
         for branch in c.branches:
-            out = self._body(branch, _Ctx(inner.scope, inner.env.child(), _Tensors(inner.tensors)), x)
+            out = self._body(branch, _Ctx(inner.scope, inner.env.child(), Tensors(inner.tensors)), x)
             if out == POISON or out is None:
                 failed = True
             elif _is_multi(out):
@@ -976,14 +699,8 @@ class Elaborator:
         return self.graph.nodes[v[0]]["node"].shapes[v[1]]
 
 
-_INIT_CHOICES = {  # the string arguments of torch.nn.init
-    "mode": ("fan_in", "fan_out"),
-    "nonlinearity": ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                     "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"),
-}
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
              "eleventh", "twelfth", "13th", "14th", "15th", "16th")
-_INIT_REACH = f"init reaches {', '.join(INIT_OPS)}, or a layer by its label"
 _RULE_BUGS = (ArithmeticError, TypeError, ValueError, IndexError, KeyError)
 
 
@@ -1015,10 +732,6 @@ def _merge_axes(warnings):
         elif (msg, hint) not in out:
             out.append((msg, hint))
     return out
-
-
-def _is_multi(v) -> bool:
-    return isinstance(v, tuple) and len(v) > 0 and isinstance(v[0], tuple)
 
 
 def _walk(e):

@@ -144,7 +144,7 @@ def _source_limit(args):
 
 def _load(args, diags: Diagnostics):
     from ..api import ArchFile
-    from ..front.elaborate import load_module
+    from ..front.loader import load_module
 
     try:
         with _source_limit(args):
