@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ArchError, Diagnostic, Diagnostics, Span
 from .ir import Network
-from .lang.syntax import parse
+from .lang.parser import parse
 
 __version__ = "0.1.0"
 __all__ = ["ArchError", "ArchFile", "Diagnostic", "Network", "Span", "__version__", "load", "loads", "parse"]

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archdsl.lang import syntax as S
+from archdsl.lang import ast as S
+from archdsl.lang import parser as P
 from archdsl.tools.cli import main
 from archdsl.errors import Span
 from archdsl.tools.fmt import comments, format_program, format_source, strip_spans, tokens
@@ -33,7 +34,7 @@ FAST, LONG = _settings(20), _settings(2000)  # LONG: pytest -m fuzz
 
 
 def same_ast(a: str, b: str) -> bool:
-    return strip_spans(S.parse(a)) == strip_spans(S.parse(b))
+    return strip_spans(P.parse(a)) == strip_spans(P.parse(b))
 
 
 def check(text: str) -> str:
@@ -187,7 +188,7 @@ programs = st.lists(items, max_size=4).map(lambda xs: S.Program("<gen>", list(xs
 
 def _generated(prog):
     text = format_program(prog)
-    assert strip_spans(S.parse(text)) == strip_spans(prog), text
+    assert strip_spans(P.parse(text)) == strip_spans(prog), text
     assert format_source(text) == text
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import ops
-from ..lang import syntax as S
+from ..lang import ast as S, parser as P
 from ..errors import ArchError, Diagnostic, Diagnostics, Span, did_you_mean, source_lines
 from ..lang.expr import FAILED, Env, TensorView, evaluate, type_name
+from ..lang.lexicon import CONTAINERS
 from ..files import STDIO, read_source
 from ..passes.init import INIT_OPS, SCHEMES
 from ..ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
@@ -33,7 +34,6 @@ MAX_BODY_DEPTH = 64  # nested bodies (blocks, seqs, branches, loops, conditions)
 MAX_TENSOR_ELEMENTS = 2 ** 32  # one activation or weight of one sample: 16 GiB in float32
 MAX_PARAMS = 2 ** 34  # parameters and buffers of a network: 64 GiB in float32
 MAX_IMPORT_DEPTH = 32
-CONTAINERS = ("seq", "add", "concat", "mul")
 FLOW = "flow"  # the tensor flowing into the stage being written (in a block, 'in' is the block's input)
 # why a module scope hides the tensors named around it, and what to do instead
 _CROSSING = {
@@ -90,7 +90,7 @@ def load_module(path: str | Path | None, text: str | None = None, diags: Diagnos
     diags = diags if diags is not None else Diagnostics()
     file = str(path) if path is not None else "<string>"
     if text is None:
-        text = read_source(file, display="<stdin>" if file == STDIO else None, limit=S.MAX_SOURCE_BYTES)
+        text = read_source(file, display="<stdin>" if file == STDIO else None, limit=P.MAX_SOURCE_BYTES)
         if file == STDIO:
             file = "<stdin>"
     if include_root is None:
@@ -105,7 +105,7 @@ def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: lis
     diags.sources[file] = text
     mod.sources[file] = text
     try:
-        prog = S.parse(text, file)
+        prog = P.parse(text, file)
     except ArchError as err:
         diags.extend(err)
         return
@@ -133,12 +133,12 @@ def _load_into(mod: Module, file: str, text: str, diags: Diagnostics, stack: lis
                 diags.error(f"imports nested deeper than {MAX_IMPORT_DEPTH} files", item.span)
                 continue
             try:
-                sub = read_source(target, item.span, display, limit=S.MAX_SOURCE_BYTES)
+                sub = read_source(target, item.span, display, limit=P.MAX_SOURCE_BYTES)
             except ArchError as err:
                 diags.extend(err)
                 continue
-            if sum(map(len, mod.sources.values())) + len(sub) > S.MAX_SOURCE_BYTES:
-                diags.error(f"with this import the program is longer than {S.MAX_SOURCE_BYTES} characters",
+            if sum(map(len, mod.sources.values())) + len(sub) > P.MAX_SOURCE_BYTES:
+                diags.error(f"with this import the program is longer than {P.MAX_SOURCE_BYTES} characters",
                             item.span, "the limit (syntax.MAX_SOURCE_BYTES) covers a file and its imports")
                 continue
             _load_into(mod, display, sub, diags, [*stack, str(here)], root)
@@ -864,7 +864,7 @@ class Elaborator:
             text = label.text
         else:
             def sub(m):
-                expr = S.parse_expr(m.group(1), label.span.file, label.span.line, label.span.col)
+                expr = P.parse_expr(m.group(1), label.span.file, label.span.line, label.span.col)
                 return str(self._eval(expr, ctx, None))
             try:
                 text = re.sub(r"\{([^{}]*)\}", sub, label.text)

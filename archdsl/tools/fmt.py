@@ -31,7 +31,8 @@ import re
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
-from ..lang.syntax import Assign, Attr, BinOp, Bool, BoolOp, BlockDef, Call, Const, Container, For, Func, If, Import, Index, Init, Input, InName, InRef, Let, ListExpr, Name, Neg, NetworkDef, Not, Num, Output, PipeStmt, Pipeline, Program, Stage, Str, Ternary, TupleExpr, parse
+from ..lang.parser import parse
+from ..lang.ast import Assign, Attr, BinOp, Bool, BoolOp, BlockDef, Call, Const, Container, For, Func, If, Import, Index, Init, Input, InName, InRef, Let, ListExpr, Name, Neg, NetworkDef, Not, Num, Output, PipeStmt, Pipeline, Program, Stage, Str, Ternary, TupleExpr
 
 WIDTH = 100
 INDENT = 4
@@ -635,7 +636,7 @@ def format_source(text: str, file: str = "<string>") -> str:
 def format_file(path: str | Path) -> tuple[str, str]:
     """(old text, formatted text) of a file; read as ``check`` reads it (UTF-8, size limit)."""
     from ..files import read_source
-    from ..lang.syntax import MAX_SOURCE_BYTES
+    from ..lang.parser import MAX_SOURCE_BYTES
 
     text = read_source(str(path), limit=MAX_SOURCE_BYTES)
     return text, format_source(text, str(path))
