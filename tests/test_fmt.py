@@ -19,6 +19,7 @@ from archdsl.lang import ast as S
 from archdsl.lang import parser as P
 from archdsl.tools.cli import main
 from archdsl.errors import Span
+from archdsl.lang.lexicon import KEYWORDS
 from archdsl.tools.fmt import comments, format_program, format_source, strip_spans, tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +73,9 @@ def respaced(draw, text: str) -> str:
 
 
 def _all_tokens(text: str):
-    from archdsl.tools.fmt import _scan
+    from archdsl.tools.fmt import lex
 
-    return _scan(text)
+    return lex(text)
 
 
 def _respaced_example(data):
@@ -96,8 +97,6 @@ def test_layout_does_not_depend_on_spacing_of_one_liners():
 # ------------------------------------------------------------------------------- generated ASTs
 
 SP = Span("<gen>", 0, 0)
-KEYWORDS = {"import", "let", "block", "network", "input", "output", "for", "in", "if", "then", "else", "init",
-            "and", "or", "not", "true", "false"}
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True).filter(lambda s: s not in KEYWORDS)
 
 

@@ -39,16 +39,25 @@ MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
 # grammar rules -> AST
 
 
-def _unquote(tok: Token, file: str) -> str:
-    body = tok[1:-1]
+def unquote(literal: str) -> str:
+    """The value of a string literal as written, quotes included (the formatter reads literals
+    as the parser does).  Raises ValueError for a bad escape sequence or a lone surrogate."""
+    body = literal[1:-1]
     if "\\" in body:
         try:
             body = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
         except UnicodeDecodeError as err:
-            raise ArchError(f"bad escape sequence in string: {err.reason}", _token_span(tok, file)) from None
+            raise ValueError(f"bad escape sequence in string: {err.reason}") from None
         if any("\ud800" <= ch <= "\udfff" for ch in body):
-            raise ArchError("a string may not contain a lone surrogate", _token_span(tok, file))
+            raise ValueError("a string may not contain a lone surrogate")
     return body
+
+
+def _unquote(tok: Token, file: str) -> str:
+    try:
+        return unquote(tok)
+    except ValueError as err:
+        raise ArchError(str(err), _token_span(tok, file)) from None
 
 
 def _token_span(tok: Token, file: str) -> Span:
