@@ -19,7 +19,7 @@ from .. import ops
 from ..lang import ast as S, parser as P
 from ..errors import ArchError, Diagnostic, Diagnostics, Span, did_you_mean, source_lines
 from ..lang.expr import FAILED, Env, TensorView, evaluate, type_name
-from ..lang.lexicon import CONTAINERS
+from ..lang.lexicon import CONTAINERS, MERGES
 from ..files import STDIO, read_source
 from ..passes.init import INIT_OPS, SCHEMES
 from ..ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
@@ -642,7 +642,7 @@ class Elaborator:
             if v == POISON:
                 raise _Abort()
             return v
-        if isinstance(core, S.Call) and core.parens and core.name in ("add", "concat", "mul"):
+        if isinstance(core, S.Call) and core.parens and core.name in MERGES:
             return self._merge_call(core, ctx)
         return None
 

@@ -24,6 +24,8 @@ class TensorView:
     value: Any = None
 
     def attr(self, name: str):
+        if name not in SHAPE_ATTRS:  # the lexicon says which attributes there are; this computes them
+            raise KeyError(name)
         s = self.shape
         table = {"shape": tuple(s), "rank": len(s), "channels": s[0] if s else None,
                  "c": s[0] if s else None, "features": s[-1] if s else None,

@@ -15,7 +15,8 @@ LOGICAL = ("and", "or", "not")
 CONSTANTS = ("true", "false")
 KEYWORDS = DECLARATIONS + CONTROL + LOGICAL + CONSTANTS  # every reserved word of the grammar
 
-CONTAINERS = ("seq", "add", "concat", "mul")  # NAME { branch | branch ... }
+MERGES = ("add", "concat", "mul")  # containers that are also ops: add { a | b } is add(a, b)
+CONTAINERS = ("seq",) + MERGES  # NAME { branch | branch ... }
 
 # What ``x.<attr>`` reads of a tensor (expr.TensorView.attr computes them); an alias is left out of
 # "did you mean" suggestions.
