@@ -391,13 +391,14 @@ class _Brackets:
     always_accept = ()
 
     def process(self, stream):
-        depth = 0
+        depth, limit, opening, closing = 0, MAX_NESTING, _OPEN, _CLOSE  # locals: this runs per token
         for tok in stream:
-            if tok.type in _OPEN:
+            kind = tok.type
+            if kind in opening:
                 depth += 1
-                if depth > MAX_NESTING:
+                if depth > limit:
                     raise _TooNested(tok)
-            elif tok.type in _CLOSE:
+            elif kind in closing:
                 depth -= 1
             yield tok
 
