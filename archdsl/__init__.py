@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .api import ArchFile, Network, load, loads
 from .errors import ArchError, Diagnostic, Span
-from .lang.syntax import parse
+from .lang.parser import parse
 from .version import __version__
 
 __all__ = ["ArchError", "ArchFile", "Diagnostic", "Network", "Span", "__version__", "load", "loads", "parse"]

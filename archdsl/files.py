@@ -77,7 +77,7 @@ def read_source(path: str | Path, span: Span | None = None, display: str | None 
             except OSError as err:
                 raise ArchError(f"cannot read {name}: {err.strerror or err}", span) from None
     if len(data) > limit:
-        from .lang.syntax import check_size
+        from .lang.parser import check_size
 
         check_size(data[:limit].decode("utf-8", "ignore"), name, truncated=True)
     try:

@@ -38,9 +38,9 @@ PHASES = r"""
 import json, sys, time
 sys.stderr.write("--- phases start\n")
 t0 = time.perf_counter()
-import archdsl, archdsl.passes.analysis, archdsl.tools.cli, archdsl.front.elaborate, archdsl.front.loader, archdsl.lang.syntax
+import archdsl, archdsl.passes.analysis, archdsl.tools.cli, archdsl.front.elaborate, archdsl.front.loader, archdsl.lang.parser
 t1 = time.perf_counter()
-archdsl.lang.syntax.parser()
+archdsl.lang.parser.parser()
 t2 = time.perf_counter()
 from archdsl.errors import Diagnostics
 d = Diagnostics()

@@ -15,9 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archdsl.lang import syntax as S
+from archdsl.lang import ast as S
+from archdsl.lang import parser as P
 from archdsl.tools.cli import main
 from archdsl.errors import Span
+from archdsl.lang.lexicon import KEYWORDS
 from archdsl.tools.fmt import comments, format_program, format_source, strip_spans, tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +35,7 @@ FAST, LONG = _settings(20), _settings(2000)  # LONG: pytest -m fuzz
 
 
 def same_ast(a: str, b: str) -> bool:
-    return strip_spans(S.parse(a)) == strip_spans(S.parse(b))
+    return strip_spans(P.parse(a)) == strip_spans(P.parse(b))
 
 
 def check(text: str) -> str:
@@ -71,9 +73,9 @@ def respaced(draw, text: str) -> str:
 
 
 def _all_tokens(text: str):
-    from archdsl.tools.fmt import _scan
+    from archdsl.tools.fmt import lex
 
-    return _scan(text)
+    return lex(text)
 
 
 def _respaced_example(data):
@@ -95,8 +97,6 @@ def test_layout_does_not_depend_on_spacing_of_one_liners():
 # ------------------------------------------------------------------------------- generated ASTs
 
 SP = Span("<gen>", 0, 0)
-KEYWORDS = {"import", "let", "block", "network", "input", "output", "for", "in", "if", "then", "else", "init",
-            "and", "or", "not", "true", "false"}
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True).filter(lambda s: s not in KEYWORDS)
 
 
@@ -187,7 +187,7 @@ programs = st.lists(items, max_size=4).map(lambda xs: S.Program("<gen>", list(xs
 
 def _generated(prog):
     text = format_program(prog)
-    assert strip_spans(S.parse(text)) == strip_spans(prog), text
+    assert strip_spans(P.parse(text)) == strip_spans(prog), text
     assert format_source(text) == text
 
 

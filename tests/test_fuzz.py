@@ -183,7 +183,7 @@ def _grammar_programs() -> st.SearchStrategy[str]:
     from hypothesis.extra.lark import from_lark
     from lark import Lark
 
-    from archdsl.lang.syntax import _grammar_text
+    from archdsl.lang.parser import _grammar_text
 
     grammar = Lark(_grammar_text(), parser="lalr", start="start")
     terminals, _, _ = grammar.grammar.compile(["start"], ())

@@ -1,7 +1,7 @@
 """Operator precedence: archdsl groups an operator chain exactly as Python does.
 
 archdsl reads an expression as a flat chain and groups it by precedence itself
-(``archdsl.lang.syntax._Chain``), so the grouping is checked against an oracle it did not write:
+(``archdsl.lang.parser._Chain``), so the grouping is checked against an oracle it did not write:
 Python's own parser (``ast``), on random expressions over the operators the two languages share.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archdsl.lang import syntax as S
+from archdsl.lang import ast as S
+from archdsl.lang import parser as P
 from archdsl.errors import ArchError
 
 BINARY = ["or", "and", "==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "//", "%", "**"]
@@ -94,7 +95,7 @@ def test_grouping_equals_pythons(text):
     except Chained:
         expected = "chained"
     try:
-        got = from_archdsl(S.parse_expr(text))
+        got = from_archdsl(P.parse_expr(text))
     except ArchError as err:
         assert expected in (None, "chained"), f"{text!r}: archdsl refused it ({err}), Python reads {expected}"
         if expected == "chained":
@@ -113,11 +114,11 @@ def test_grouping_equals_pythons(text):
     ("a // b * c % 2", ("%", ("*", ("//", "a", "b"), "c"), 2)),
 ])
 def test_known_groupings(text, grouped):
-    assert from_archdsl(S.parse_expr(text)) == grouped
+    assert from_archdsl(P.parse_expr(text)) == grouped
 
 
 def test_spans_cover_the_operators_and_brackets():
-    e = S.parse_expr("(a + b) * -c")
+    e = P.parse_expr("(a + b) * -c")
     assert (e.span.col, e.span.end_col) == (1, 13)
     assert (e.left.span.col, e.left.span.end_col) == (1, 8)  # the brackets belong to the operand
     assert (e.right.span.col, e.right.span.end_col) == (11, 13)
@@ -130,4 +131,4 @@ def test_spans_cover_the_operators_and_brackets():
 ])
 def test_refused_chains_say_why(text, message):
     with pytest.raises(ArchError, match=message):
-        S.parse(f"let x = {text}\n")
+        P.parse(f"let x = {text}\n")

@@ -174,7 +174,7 @@ def test_cli_on_bombs(tmp_path, capsys):
     assert main(["check", str(loops), "--max-nodes", "1000"]) == 0
     assert main(["check", str(loops), "--max-source-bytes", "40"]) == 1
     assert "source longer than 40 bytes" in capsys.readouterr().err
-    from archdsl.lang import syntax
+    from archdsl.lang import parser as syntax
 
     assert syntax.MAX_SOURCE_BYTES == 1 << 20, "the flag holds for one run only"
     with pytest.raises(SystemExit) as exit_:
@@ -512,7 +512,7 @@ def test_deep_import_chains(tmp_path):
 
 
 def test_imports_share_the_size_limit(tmp_path, monkeypatch):
-    from archdsl.lang import syntax
+    from archdsl.lang import parser as syntax
 
     monkeypatch.setattr(syntax, "MAX_SOURCE_BYTES", 2000)
     _write(tmp_path, {"main.arch": 'import "a.arch"\nimport "b.arch"\n' + NET,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archdsl.lang import syntax as S
+from archdsl.lang import parser as P
 from archdsl.errors import ArchError, Diagnostics
 from archdsl.tools.highlight import render_diagnostics
 
@@ -23,7 +23,7 @@ HEAD = "network n() {\n    input x: [3, 8, 8]\n"
 
 def error(text: str):
     with pytest.raises(ArchError) as info:
-        S.parse(text, "f.arch")
+        P.parse(text, "f.arch")
     (d,) = info.value.diagnostics
     return d
 
@@ -164,7 +164,7 @@ def test_every_note_points_at_an_open_bracket(name, where):
     text = EXAMPLES[name]
     cut = text[:int(len(text) * where)]
     try:
-        S.parse(cut, "f.arch")
+        P.parse(cut, "f.arch")
     except ArchError as err:
         lines = cut.split("\n")
         for d in err.diagnostics:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import ArchError, Diagnostic, Span, did_you_mean
-from ..lang import syntax as S
+from ..lang import ast as S
 from ..lang.expr import Env, evaluate
 
 

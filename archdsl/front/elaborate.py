@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import ops
-from ..lang import syntax as S
+from ..lang import ast as S
+from ..lang.lexicon import CONTAINERS, MERGES
 from ..errors import ArchError, Diagnostics, Span, did_you_mean, source_lines
 from ..lang.expr import FAILED, Env, TensorView, evaluate, type_name
 from ..ir import Network, Node, Scope, Value
@@ -27,9 +28,9 @@ from . import calls, inits
 from .flow import POISON
 from .flow import Abort as _Abort  # the names the walk has always used
 from .flow import is_multi as _is_multi
-from .loader import CONTAINERS, Module
+from .loader import Module
 from .naming import Namer, Tensors
-from .visitor import NodeVisitor
+from ..lang.ast import NodeVisitor
 
 # Limits on hostile input (docs/robustness.md).  ``max_nodes`` is per run (--max-nodes); the rest
 # are module attributes that a program may change.
@@ -402,7 +403,7 @@ class Elaborator(NodeVisitor):
             if v == POISON:
                 raise _Abort()
             return v
-        if isinstance(core, S.Call) and core.parens and core.name in ("add", "concat", "mul"):
+        if isinstance(core, S.Call) and core.parens and core.name in MERGES:
             return self._merge_call(core, ctx)
         return None
 

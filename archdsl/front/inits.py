@@ -12,7 +12,7 @@ from typing import Any
 from .. import ops
 from ..errors import ArchError, Diagnostics, did_you_mean
 from ..ir import Scope
-from ..lang import syntax as S
+from ..lang import ast as S
 from ..passes.init import INIT_OPS, SCHEMES
 
 _INIT_CHOICES = {  # the string arguments of torch.nn.init

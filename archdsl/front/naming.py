@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ArchError, Span
 from ..ir import Scope, Value
-from ..lang import syntax as S
+from ..lang import ast as S, parser as P
 
 # Names that torch.nn.Module already uses: a submodule may not take them.
 MODULE_RESERVED = frozenset([
@@ -42,7 +42,7 @@ def label_text(label: S.Label, value_of: Callable[[S.Expr], Any]) -> str:
         text = label.text
     else:
         def sub(m):
-            expr = S.parse_expr(m.group(1), label.span.file, label.span.line, label.span.col)
+            expr = P.parse_expr(m.group(1), label.span.file, label.span.line, label.span.col)
             return str(value_of(expr))
         try:
             text = re.sub(r"\{([^{}]*)\}", sub, label.text)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import syntax as S
+from . import ast as S
+from .lexicon import SHAPE_ALIASES, SHAPE_ATTRS
 from ..errors import ArchError, did_you_mean
 from ..ops import Shape
 
@@ -23,6 +24,8 @@ class TensorView:
     value: Any = None
 
     def attr(self, name: str):
+        if name not in SHAPE_ATTRS:  # the lexicon says which attributes there are; this computes them
+            raise KeyError(name)
         s = self.shape
         table = {"shape": tuple(s), "rank": len(s), "channels": s[0] if s else None,
                  "c": s[0] if s else None, "features": s[-1] if s else None,
@@ -152,58 +155,81 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], TensorView | None] | 
 
     With ``symbolic`` (input dimensions), an unknown name evaluates to itself as a symbolic size.
     """
-    def ev(x: S.Expr):
-        return evaluate(x, env, tensors, flow, symbolic)
-
-    if isinstance(e, (S.Num, S.Str, S.Bool, S.Const)):
+    if type(e) in _LITERALS:  # most arguments are literals: no evaluator for them
         return e.value
-    if isinstance(e, S.Name):
+    return _Evaluator(env, tensors, flow, symbolic).visit(e)
+
+
+class _Evaluator(S.NodeVisitor):
+    """One evaluation: the names it sees, and a ``visit_<Class>`` per expression node."""
+
+    __slots__ = ("env", "tensors", "flow", "symbolic")
+
+    def __init__(self, env: Env, tensors, flow, symbolic: bool):
+        self.env, self.tensors, self.flow, self.symbolic = env, tensors, flow, symbolic
+
+    def _value(self, e: S.Num | S.Str | S.Bool | S.Const):
+        return e.value
+
+    visit_Num = visit_Str = visit_Bool = visit_Const = _value
+
+    def visit_Name(self, e: S.Name):
         try:
-            v = env.lookup(e.id)
+            v = self.env.lookup(e.id)
         except KeyError:
             pass
         else:
             if v is FAILED:
                 raise FollowOnError()
             return v
-        if tensors is not None:
-            view = tensors(e.id)
+        if self.tensors is not None:
+            view = self.tensors(e.id)
             if view is not None:
                 return view
-        if symbolic:
+        if self.symbolic:
             return e.id
-        raise ArchError(f"unknown name '{e.id}'", e.span, did_you_mean(e.id, env.names()))
-    if isinstance(e, S.InName):
-        if flow is None:
+        raise ArchError(f"unknown name '{e.id}'", e.span, did_you_mean(e.id, self.env.names()))
+
+    def visit_InName(self, e: S.InName):
+        if self.flow is None:
             raise ArchError("'in' is not defined here: nothing flows into this point", e.span)
-        return flow
-    if isinstance(e, S.Attr):
-        v = ev(e.value)
+        return self.flow
+
+    def visit_Attr(self, e: S.Attr):
+        v = self.visit(e.value)
         if not isinstance(v, TensorView):
             raise ArchError(f"a {type_name(v)} has no attribute '{e.name}'", e.span)
         try:
             return v.attr(e.name)
         except KeyError:
             raise ArchError(f"a tensor of shape {list(v.shape)} has no '{e.name}'", e.span,
-                            did_you_mean(e.name, ["channels", "h", "w", "shape", "rank", "features"])) from None
-    if isinstance(e, S.BoolOp):
-        left = ev(e.left)
+                            did_you_mean(e.name, [a for a in SHAPE_ATTRS if a not in SHAPE_ALIASES])) from None
+
+    def visit_BoolOp(self, e: S.BoolOp):
+        left = self.visit(e.left)
         if e.op == "and":
-            return ev(e.right) if left else left
-        return left if left else ev(e.right)
-    if isinstance(e, S.Not):
-        return not ev(e.operand)
-    if isinstance(e, S.Neg):
-        v = ev(e.operand)
+            return self.visit(e.right) if left else left
+        return left if left else self.visit(e.right)
+
+    def visit_Not(self, e: S.Not):
+        return not self.visit(e.operand)
+
+    def visit_Neg(self, e: S.Neg):
+        v = self.visit(e.operand)
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise ArchError(f"cannot negate a {type_name(v)}", e.span)
         return -v
-    if isinstance(e, S.Ternary):
-        return ev(e.then) if ev(e.cond) else ev(e.orelse)
-    if isinstance(e, (S.TupleExpr, S.ListExpr)):
-        return _check_size(tuple(ev(i) for i in e.items), e.span)
-    if isinstance(e, S.Index):
-        v, i = ev(e.value), ev(e.index)
+
+    def visit_Ternary(self, e: S.Ternary):
+        return self.visit(e.then) if self.visit(e.cond) else self.visit(e.orelse)
+
+    def _items(self, e: S.TupleExpr | S.ListExpr):
+        return _check_size(tuple(self.visit(i) for i in e.items), e.span)
+
+    visit_TupleExpr = visit_ListExpr = _items
+
+    def visit_Index(self, e: S.Index):
+        v, i = self.visit(e.value), self.visit(e.index)
         if isinstance(v, TensorView):
             v = v.shape
         if not isinstance(v, (tuple, str)) or not isinstance(i, int) or isinstance(i, bool):
@@ -211,36 +237,48 @@ def evaluate(e: S.Expr, env: Env, tensors: Callable[[str], TensorView | None] | 
         if not -len(v) <= i < len(v):
             raise ArchError(f"index {i} out of range for a tuple of {len(v)}", e.span)
         return v[i]
-    if isinstance(e, S.Func):
+
+    def visit_Func(self, e: S.Func):
         fn = FUNCTIONS.get(e.name)
         if fn is None:
             raise ArchError(f"unknown function '{e.name}'", e.span, did_you_mean(e.name, FUNCTIONS))
-        args = [ev(a) for a in e.args]
+        args = [self.visit(a) for a in e.args]
         try:
             return _check_size(fn(*args), e.span)
         except (TypeError, ValueError, OverflowError, ZeroDivisionError) as err:
             raise ArchError(f"{e.name}(): {err}", e.span) from None
-    if isinstance(e, S.BinOp):
-        left, right = ev(e.left), ev(e.right)
-        if e.op == "**" and isinstance(right, (int, float)) and isinstance(left, (int, float)):
-            if abs(right) > 256 and abs(left) > 1:
-                raise ArchError("exponent too large", e.span)
-        if e.op == "*" and {type(left), type(right)} & {str, tuple}:  # check before building it
-            seq, n = (left, right) if isinstance(left, (str, tuple)) else (right, left)
-            size, limit = (len(seq), MAX_LEN) if isinstance(seq, str) else (max(1, value_size(seq)), MAX_ITEMS)
-            if isinstance(n, int) and size * n > limit:
-                raise ArchError("repetition too large", e.span, f"the limit is {limit:,} items")
+
+    def visit_BinOp(self, e: S.BinOp):
+        left, right = self.visit(e.left), self.visit(e.right)
+        _check_operands(e, left, right)
         try:
-            if e.op in ("+", "-", "*", "/", "//", "%", "**", "<", "<=", ">", ">="):
-                for v in (left, right):
-                    if isinstance(v, TensorView):
-                        raise TypeError
-            if e.op in ("-", "/", "//", "%", "**") and not all(isinstance(v, (int, float)) for v in (left, right)):
-                raise TypeError  # no string formatting: "%999999999d" % 1
+            if e.op in _ARITHMETIC and (isinstance(left, TensorView) or isinstance(right, TensorView)):
+                raise TypeError
+            if e.op in _NUMERIC and not all(isinstance(v, (int, float)) for v in (left, right)):
+                raise TypeError
             return _check_size(_BIN[e.op](left, right), e.span)
         except ZeroDivisionError:
             raise ArchError("division by zero", e.span) from None
         except (TypeError, ValueError, OverflowError):
             raise ArchError(f"cannot apply '{e.op}' to a {type_name(left)} and a {type_name(right)}",
                             e.span) from None
-    raise ArchError("unsupported expression", e.span)  # pragma: no cover
+
+    def generic_visit(self, e):  # pragma: no cover - tests/lang/test_visitor.py checks every class
+        raise ArchError("unsupported expression", e.span)
+
+
+_LITERALS = {S.Num, S.Str, S.Bool, S.Const}
+_ARITHMETIC = {"+", "-", "*", "/", "//", "%", "**", "<", "<=", ">", ">="}  # not for tensors
+_NUMERIC = {"-", "/", "//", "%", "**"}  # numbers only: no string formatting ("%999999999d" % 1)
+
+
+def _check_operands(e: S.BinOp, left, right) -> None:
+    """Refuse a result too large to build, before building it."""
+    if e.op == "**" and isinstance(right, (int, float)) and isinstance(left, (int, float)):
+        if abs(right) > 256 and abs(left) > 1:
+            raise ArchError("exponent too large", e.span)
+    if e.op == "*" and {type(left), type(right)} & {str, tuple}:
+        seq, n = (left, right) if isinstance(left, (str, tuple)) else (right, left)
+        size, limit = (len(seq), MAX_LEN) if isinstance(seq, str) else (max(1, value_size(seq)), MAX_ITEMS)
+        if isinstance(n, int) and size * n > limit:
+            raise ArchError("repetition too large", e.span, f"the limit is {limit:,} items")

@@ -15,7 +15,7 @@ from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..errors import ArchError, Diagnostic, Span, source_lines
-from .syntax import _LOCK, parse_expr, parser
+from .parser import parse_expr, parser
 
 # What each terminal looks like to a person (lark names them LPAR, RSQB, ...).
 _TOKEN_WORDS = {
@@ -123,11 +123,10 @@ def _item_start() -> re.Pattern:
     """A line that starts a top-level item and could not start a statement: the words are the
     grammar's (what a file may start with, less what a body may start with)."""
     p = parser()
-    with _LOCK:  # the lexer's bracket count is shared with parse()
-        top = p.parse_interactive("", start="start").accepts()
-        body = p.parse_interactive("network n() {", start="start")
-        body.exhaust_lexer()
-        body_words = body.accepts()
+    top = p.parse_interactive("", start="start").accepts()
+    body = p.parse_interactive("network n() {", start="start")
+    body.exhaust_lexer()
+    body_words = body.accepts()
     words = sorted(p.get_terminal(t).pattern.value for t in top - body_words if t != "$END")
     # the word, then the name (or the import's path) it defines
     return re.compile(rf"^[ \t]*({'|'.join(map(re.escape, words))})[ \t]+[A-Za-z_\"]", re.M)

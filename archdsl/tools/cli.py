@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..front.elaborate import DEFAULT_MAX_NODES, STEPS_PER_NODE
-from ..lang.syntax import MAX_SOURCE_BYTES
+from ..lang.parser import MAX_SOURCE_BYTES
 from ..errors import ArchError, Diagnostic, Diagnostics, Span
 from ..files import check_output, read_source, write_output
 
@@ -27,7 +27,7 @@ def _define(text: str) -> tuple[str, Any]:
     if not key.isidentifier():
         raise argparse.ArgumentTypeError(f"-D name {key!r} is not a valid name")
     from ..lang.expr import Env, evaluate
-    from ..lang.syntax import parse_expr
+    from ..lang.parser import parse_expr
 
     try:
         return key, evaluate(parse_expr(value, "<-D>"), Env())
@@ -132,14 +132,14 @@ def _report(diags: Diagnostics, args) -> None:
 @contextlib.contextmanager
 def _source_limit(args):
     """--max-source-bytes: the limit is read while reading and parsing, so set it for that only."""
-    from ..lang import syntax
+    from ..lang import parser
 
-    saved = syntax.MAX_SOURCE_BYTES
-    syntax.MAX_SOURCE_BYTES = args.max_source_bytes or saved
+    saved = parser.MAX_SOURCE_BYTES
+    parser.MAX_SOURCE_BYTES = args.max_source_bytes or saved
     try:
         yield
     finally:
-        syntax.MAX_SOURCE_BYTES = saved
+        parser.MAX_SOURCE_BYTES = saved
 
 
 def _load(args, diags: Diagnostics):

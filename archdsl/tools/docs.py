@@ -149,37 +149,36 @@ def textmate() -> str:
     GitHub's linguist), its op names taken from the registry like the Pygments lexer's."""
     import json
 
+    from ..lang import lexicon as L
     from ..lang.expr import FUNCTIONS
-    from .highlight import CONTAINERS, KEYWORDS, SHAPE_ATTRS
 
-    name = r"[A-Za-z_][A-Za-z_0-9]*"
-    control = [k for k in KEYWORDS if k not in ("and", "or", "not")]
+    name = L.NAME
     ops_ = sorted(ops.REGISTRY, key=lambda n: (-len(n), n))
     repo = {
         "comment": {"name": "comment.line.number-sign.arch", "match": "#.*$"},
         "string": {"name": "string.quoted.double.arch", "begin": '"', "end": '"|$',
                    "patterns": [{"name": "constant.character.escape.arch", "match": r"\\."},
                                 {"name": "meta.interpolation.arch", "match": r"\{[^{}\"]*\}"}]},
-        "definition": {"match": rf"\b(block|network)\s+({name})",
+        "definition": {"match": rf"\b({'|'.join(L.DECLARATIONS)})\s+({name})",
                        "captures": {"1": {"name": "storage.type.arch"}, "2": {"name": "entity.name.function.arch"}}},
         "init": {"match": rf"\b(init)\s+({name})\s*(:)\s*({name})",
                  "captures": {"1": {"name": "keyword.control.arch"}, "2": {"name": "support.function.op.arch"},
                               "3": {"name": "punctuation.separator.arch"},
                               "4": {"name": "support.function.init.arch"}}},
-        "keyword": {"name": "keyword.control.arch", "match": rf"\b({'|'.join(control)})\b"},
-        "logical": {"name": "keyword.operator.logical.arch", "match": r"\b(and|or|not)\b"},
-        "constant": {"name": "constant.language.arch", "match": r"\b(true|false)\b"},
+        "keyword": {"name": "keyword.control.arch", "match": rf"\b({'|'.join(L.CONTROL)})\b"},
+        "logical": {"name": "keyword.operator.logical.arch", "match": rf"\b({'|'.join(L.LOGICAL)})\b"},
+        "constant": {"name": "constant.language.arch", "match": rf"\b({'|'.join(L.CONSTANTS)})\b"},
         "label": {"match": rf"\b({name})\s*(:)(?!\s*\[)",
                   "captures": {"1": {"name": "entity.name.tag.label.arch"}, "2": {"name": "punctuation.separator.arch"}}},
-        "container": {"name": "keyword.other.container.arch", "match": rf"\b({'|'.join(CONTAINERS)})(?=\s*\{{)"},
+        "container": {"name": "keyword.other.container.arch", "match": rf"\b({'|'.join(L.CONTAINERS)})(?=\s*\{{)"},
         "kwarg": {"match": rf"\b({name})\s*(=)(?!=)",
                   "captures": {"1": {"name": "variable.parameter.arch"}, "2": {"name": "keyword.operator.assignment.arch"}}},
         "op": {"name": "support.function.op.arch", "match": rf"\b({'|'.join(ops_)})\b"},
         "function": {"name": "support.function.builtin.arch", "match": rf"\b({'|'.join(FUNCTIONS)})(?=\s*\()"},
-        "shape": {"match": rf"(\.)({'|'.join(SHAPE_ATTRS)})\b",
+        "shape": {"match": rf"(\.)({'|'.join(L.SHAPE_ATTRS)})\b",
                   "captures": {"1": {"name": "punctuation.accessor.arch"}, "2": {"name": "variable.other.property.arch"}}},
-        "number": {"name": "constant.numeric.arch", "match": r"\b(\d+\.\d+([eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+)\b"},
-        "operator": {"name": "keyword.operator.arch", "match": r"->|\.\.|\*\*|//|==|!=|<=|>=|[-+*/%<>=|]"},
+        "number": {"name": "constant.numeric.arch", "match": rf"\b({L.NUMBER_FLOAT}|{L.NUMBER_INT})\b"},
+        "operator": {"name": "keyword.operator.arch", "match": L.OPERATOR},
     }
     grammar = {
         "$schema": "https://raw.githubusercontent.com/martinring/tmlanguage/master/tmlanguage.json",

@@ -14,12 +14,9 @@ from pygments.token import (
     Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace,
 )
 
+from ..lang import lexicon as L
 from ..lang.expr import FUNCTIONS
 from ..ops import REGISTRY
-
-KEYWORDS = ("import", "let", "input", "output", "for", "in", "if", "then", "else", "init", "and", "or", "not")
-CONTAINERS = ("seq", "add", "concat", "mul")
-SHAPE_ATTRS = ("channels", "h", "w", "shape", "rank", "c", "features")
 
 __all__ = ["ArchLexer", "highlight_source", "render_diagnostics", "color_wanted"]
 
@@ -33,34 +30,34 @@ class ArchLexer(RegexLexer):
     mimetypes = ["text/x-archdsl"]
     url = "https://github.com/archdsl/archdsl"
 
-    _name = r"[A-Za-z_][A-Za-z_0-9]*"
+    _name = L.NAME
 
     tokens = {
         "root": [
             (r"[ \t\r\f\n]+", Whitespace),
             (r"#.*?$", Comment.Single),
-            (r"(block|network)(\s+)(" + _name + ")", bygroups(Keyword.Declaration, Whitespace, Name.Class)),
+            (r"(" + "|".join(L.DECLARATIONS) + r")(\s+)(" + _name + ")", bygroups(Keyword.Declaration, Whitespace, Name.Class)),
             (r"(init)(\s+)(" + _name + r")(\s*)(:)(\s*)(" + _name + ")",
              bygroups(Keyword, Whitespace, Name.Builtin, Whitespace, Punctuation, Whitespace, Name.Function)),
             (r'"', String.Double, "string"),
-            (words(("true", "false"), suffix=r"\b"), Keyword.Constant),
-            (words(KEYWORDS, suffix=r"\b"), Keyword),
+            (words(L.CONSTANTS, suffix=r"\b"), Keyword.Constant),
+            (words(L.CONTROL + L.LOGICAL, suffix=r"\b"), Keyword),
             # a label names the module of the stage after it: "conv1: conv(...)"
             (r"(" + _name + r")(\s*)(:)(?!\s*\[)", bygroups(Name.Label, Whitespace, Punctuation)),
-            (words(CONTAINERS, suffix=r"(?=\s*\{)"), Keyword.Reserved),
+            (words(L.CONTAINERS, suffix=r"(?=\s*\{)"), Keyword.Reserved),
             (r"(" + _name + r")(\s*)(=)(?!=)", bygroups(Name.Variable, Whitespace, Operator)),
             (words(tuple(sorted(REGISTRY, key=len, reverse=True)), prefix=r"\b", suffix=r"\b"), Name.Builtin),
             (words(tuple(FUNCTIONS), prefix=r"\b", suffix=r"(?=\s*\()"), Name.Function.Magic),
-            (r"(\.)(" + "|".join(SHAPE_ATTRS) + r")\b", bygroups(Punctuation, Name.Attribute)),
+            (r"(\.)(" + "|".join(L.SHAPE_ATTRS) + r")\b", bygroups(Punctuation, Name.Attribute)),
             include("numbers"),
-            (r"->|\.\.|\*\*|//|==|!=|<=|>=|[-+*/%<>=|]", Operator),
+            (L.OPERATOR, Operator),
             (r"[(){}\[\],:;.]", Punctuation),
             (_name, Name),
             (r".", Text),
         ],
         "numbers": [
-            (r"\d+\.\d+([eE][+-]?\d+)?|\d+[eE][+-]?\d+", Number.Float),
-            (r"\d+", Number.Integer),
+            (L.NUMBER_FLOAT, Number.Float),
+            (L.NUMBER_INT, Number.Integer),
         ],
         "string": [
             (r'\\.', String.Escape),

@@ -9,7 +9,7 @@ import archdsl
 from archdsl.errors import ArchError, Span
 from archdsl.front.elaborate import Elaborator
 from archdsl.front.loader import Module
-from archdsl.lang import syntax as S
+from archdsl.lang import ast as S
 
 STATEMENTS = typing.get_args(S.Stmt)
 STAGE_CORES = typing.get_args(typing.get_type_hints(S.Stage)["core"])

@@ -1,294 +1,63 @@
-"""The AST of an ``.arch`` file and the callbacks that build it while lark parses.
+"""The parser: ``.arch`` text to the AST (``ast.py``), built while lark parses it.
 
-The grammar lives in ``arch.lark`` beside this module (grammar is data); this module only turns what the
-parser reduces into frozen dataclasses, each carrying the :class:`~archdsl.errors.Span` it came
-from, groups operator chains by precedence, and turns lark's exceptions into diagnostics that say
-in words what was expected.
+The grammar lives in ``arch.lark`` beside this module (grammar is data); the callbacks here turn
+what the parser reduces into AST nodes, each with the :class:`~archdsl.errors.Span` it came from,
+group operator chains by the precedence in ``lexicon.py``, and refuse input past the limits
+below.  Syntax errors are explained in ``syntax_errors.py``.
 
-The AST is built by lark's embedded transformer (one callback per reduction, no parse tree), and
+The AST is built by an embedded transformer (one callback per reduction, no parse tree), and
 spans come from the tokens each rule keeps (``keep_all_tokens``) rather than from lark's
-``propagate_positions``: together about 3x faster on large files (docs/benchmarks.md).
+``propagate_positions``: together about 3x faster on large files (docs/benchmarks.md).  Each
+parse has its own builder and bracket count, so parses share no state.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Union
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
+from lark.lexer import LexerThread
+from lark.parsers.lalr_parser import _Parser
 
+from . import lexicon as L
 from ..errors import ArchError, Span
-
-# --------------------------------------------------------------------------------------------
-# expressions
-
-
-@dataclass(frozen=True)
-class Expr:
-    span: Span
-
-
-@dataclass(frozen=True)
-class Num(Expr):
-    value: int | float
-
-
-@dataclass(frozen=True)
-class Str(Expr):
-    value: str
-
-
-@dataclass(frozen=True)
-class Bool(Expr):
-    value: bool
-
-
-@dataclass(frozen=True)
-class Name(Expr):
-    id: str
-
-
-@dataclass(frozen=True)
-class InName(Expr):
-    """``in``: the tensor flowing into the current statement."""
-
-
-@dataclass(frozen=True)
-class BinOp(Expr):
-    op: str
-    left: Expr
-    right: Expr
-
-
-@dataclass(frozen=True)
-class BoolOp(Expr):
-    op: str  # "and" | "or"
-    left: Expr
-    right: Expr
-
-
-@dataclass(frozen=True)
-class Not(Expr):
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class Neg(Expr):
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class Ternary(Expr):
-    cond: Expr
-    then: Expr
-    orelse: Expr
-
-
-@dataclass(frozen=True)
-class Index(Expr):
-    value: Expr
-    index: Expr
-
-
-@dataclass(frozen=True)
-class Attr(Expr):
-    value: Expr
-    name: str
-
-
-@dataclass(frozen=True)
-class TupleExpr(Expr):
-    items: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class ListExpr(Expr):
-    items: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Const(Expr):
-    """An already evaluated value (block arguments are evaluated where the block is called)."""
-
-    value: Any
-
-
-@dataclass(frozen=True)
-class Func(Expr):
-    name: str
-    args: tuple[Expr, ...]
-
-
-# --------------------------------------------------------------------------------------------
-# statements
-
-
-@dataclass(frozen=True)
-class Arg:
-    name: str | None  # None for positional
-    value: Expr
-    span: Span
-
-
-@dataclass(frozen=True)
-class Label:
-    text: str
-    interpolated: bool
-    span: Span
-
-
-@dataclass(frozen=True)
-class Call:
-    name: str
-    args: tuple[Arg, ...]
-    parens: bool
-    span: Span
-
-
-@dataclass(frozen=True)
-class InRef:
-    span: Span
-
-
-@dataclass(frozen=True)
-class Container:
-    kind: str  # add | concat | mul | seq (checked during elaboration)
-    branches: tuple[tuple[Stmt, ...], ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class Stage:
-    label: Label | None
-    core: Call | InRef | Container
-    repeat: Expr | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    stages: tuple[Stage, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class Input:
-    name: str
-    dims: Expr
-    span: Span
-
-
-@dataclass(frozen=True)
-class Output:
-    name: str
-    pipeline: Pipeline | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class Assign:
-    targets: tuple[str, ...]
-    pipeline: Pipeline
-    span: Span
-
-
-@dataclass(frozen=True)
-class PipeStmt:
-    pipeline: Pipeline
-    span: Span
-
-
-@dataclass(frozen=True)
-class Let:
-    name: str
-    value: Expr
-    span: Span
-
-
-@dataclass(frozen=True)
-class For:
-    var: str
-    start: Expr
-    stop: Expr | None  # None: iterate over the tuple in ``start``
-    body: tuple[Stmt, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class If:
-    cond: Expr
-    then: tuple[Stmt, ...]
-    orelse: tuple[Stmt, ...] | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class Init:
-    """``init conv: kaiming_normal(mode="fan_out")`` — weight initialisation for an op kind."""
-
-    op: str
-    scheme: str
-    args: tuple[Arg, ...]
-    span: Span
-
-
-Stmt = Union[Input, Output, Assign, PipeStmt, Let, For, If, Init]
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    default: Expr | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class BlockDef:
-    name: str
-    params: tuple[Param, ...]
-    body: tuple[Stmt, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class NetworkDef:
-    name: str
-    params: tuple[Param, ...]
-    body: tuple[Stmt, ...]
-    span: Span
-    alias_of: str | None = None
-    alias_args: tuple[Arg, ...] = ()
-
-
-@dataclass(frozen=True)
-class Import:
-    path: str
-    span: Span
-
-
-@dataclass
-class Program:
-    file: str
-    items: list[Any] = field(default_factory=list)
-
+from .ast import (
+    Arg, Assign, Attr, BinOp, BlockDef, Bool, BoolOp, Call, Container, Expr, For, Func, If, Import, Index, InName,
+    InRef, Init, Input, Label, Let, ListExpr, Name, Neg, NetworkDef, Not, Num, Output, Param, PipeStmt, Pipeline,
+    Program, Stage, Str, Ternary, TupleExpr,
+)
+
+# Limits on hostile input (docs/robustness.md).  Module attributes: a program may change them.
+MAX_SOURCE_BYTES = 1 << 20  # a file and its imports together (characters, for loads()); --max-source-bytes
+MAX_NESTING = 64  # brackets ( [ { open at once
+MAX_TREE_DEPTH = 100  # AST depth: also long operator chains and else-if ladders (zoo: 16)
+MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
 
 # --------------------------------------------------------------------------------------------
 # grammar rules -> AST
 
 
-def _unquote(tok: Token, file: str) -> str:
-    body = tok[1:-1]
+def unquote(literal: str) -> str:
+    """The value of a string literal as written, quotes included (the formatter reads literals
+    as the parser does).  Raises ValueError for a bad escape sequence or a lone surrogate."""
+    body = literal[1:-1]
     if "\\" in body:
         try:
             body = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
         except UnicodeDecodeError as err:
-            raise ArchError(f"bad escape sequence in string: {err.reason}", _token_span(tok, file)) from None
+            raise ValueError(f"bad escape sequence in string: {err.reason}") from None
         if any("\ud800" <= ch <= "\udfff" for ch in body):
-            raise ArchError("a string may not contain a lone surrogate", _token_span(tok, file))
+            raise ValueError("a string may not contain a lone surrogate")
     return body
+
+
+def _unquote(tok: Token, file: str) -> str:
+    try:
+        return unquote(tok)
+    except ValueError as err:
+        raise ArchError(str(err), _token_span(tok, file)) from None
 
 
 def _token_span(tok: Token, file: str) -> Span:
@@ -323,7 +92,8 @@ def _end(x):
 
 
 class _ToAst:
-    """Builds the AST while lark parses (an embedded transformer: no parse tree is made).
+    """Builds the AST of one file while lark parses it (an embedded transformer: no parse tree
+    is made).
 
     The parser keeps every token (``keep_all_tokens``), so each method sees its rule's children
     as written, keywords and brackets included, and a construct's span runs from its first token
@@ -331,7 +101,8 @@ class _ToAst:
     nested deeper than MAX_TREE_DEPTH are refused here, before anything recurses over them.
     """
 
-    file = "<string>"
+    def __init__(self, file: str):
+        self.file = file
 
     def _done(self, node, c):
         """Set ``node``'s depth from its children ``c``; refuse it if too deep."""
@@ -526,12 +297,6 @@ class _ToAst:
         return self._done(Func(self._span(c), str(c[0]), self._items(c[1:])), c)
 
 
-# Precedence of binary operators, lowest first; the prefix operators 'not' and '-' '+' sit at
-# _NOT and _NEG.  '**' groups right to left, comparisons do not chain, the others group left to right.
-_NOT, _NEG = 3, 7
-_COMPARE, _POW = 4, 8
-_BINARY = {"OR": 1, "AND": 2, "COMP_OP": _COMPARE, "ADD_OP": 5, "MUL_OP": 6, "POW": _POW}
-
 
 class _Chain:
     """Groups one flat operator chain, ``c`` as the parser read it: prefix-operator tokens,
@@ -550,16 +315,16 @@ class _Chain:
         compared = False
         while self.pos < len(c):
             op = c[self.pos]
-            level = _BINARY[op.type]
+            level = L.TERMINALS[op.type]
             if level < min_level:
                 break
-            if level == _COMPARE and compared:
+            if level == L.COMPARE and compared:
                 raise ArchError("comparisons do not chain", ast._tok(op), "write 'a < b and b < c'")
             self.pos += 1
-            right = self.climb(level if level == _POW else level + 1, depth + 1)
-            kind = BoolOp if level < _NOT else BinOp
+            right = self.climb(level if level in L.RIGHT_ASSOCIATIVE else level + 1, depth + 1)
+            kind = BoolOp if level in (L.OR, L.AND) else BinOp
             left = ast._done(kind(self._span(left, right), str(op), left, right), (left, right))
-            compared = level == _COMPARE
+            compared = level == L.COMPARE
         return left
 
     def operand(self, min_level: int, depth: int):
@@ -571,61 +336,71 @@ class _Chain:
         self.pos += 1
         if not isinstance(x, Token):
             return x
-        if x.type == "NOT":
-            if min_level > _NOT:
+        level = L.PREFIX[x]
+        if level == L.NOT:
+            if min_level > L.NOT:
                 raise ArchError("'not' needs brackets here", ast._tok(x), "write (not ...)")
-            inner = self.climb(_NOT, depth + 1)
+            inner = self.climb(L.NOT, depth + 1)
             return ast._done(Not(self._span(x, inner), inner), (inner,))
-        inner = self.climb(_NEG, depth + 1)
+        inner = self.climb(level, depth + 1)
         if x == "+":
             return ast._done(replace(inner, span=self._span(x, inner)), (inner,))
         return ast._done(Neg(self._span(x, inner), inner), (inner,))
 
 
 # --------------------------------------------------------------------------------------------
-# parser and syntax errors
-
-# Limits on hostile input (docs/robustness.md).  Module attributes: a program may change them.
-MAX_SOURCE_BYTES = 1 << 20  # a file and its imports together (characters, for loads()); --max-source-bytes
-MAX_NESTING = 64  # brackets ( [ { open at once
-MAX_TREE_DEPTH = 100  # AST depth: also long operator chains and else-if ladders (zoo: 16)
-MAX_LITERAL = 2 ** 62  # as expr.MAX_INT
+# the parser
 
 def _grammar_text() -> str:
     return (Path(__file__).resolve().parent / "arch.lark").read_text()
 
 
-_BUILDER = _ToAst()
-_LOCK = threading.Lock()  # the builder and the bracket count are per parse
-
-
 @lru_cache(maxsize=1)
 def parser() -> Lark:
-    """The LALR parser for ``.arch`` text, building the AST as it parses (built once per
-    process, its tables cached on disk by lark)."""
-    callbacks = {t: _open_bracket for t in ("LPAR", "LSQB", "LBRACE")}
-    callbacks.update({t: _close_bracket for t in ("RPAR", "RSQB", "RBRACE")})
+    """The LALR parser for ``.arch`` text (built once per process, its tables cached on disk by
+    lark).  ``parse`` drives its tables with a builder of its own; this object's parses build
+    lark trees (``syntax_errors`` asks it only what it accepts)."""
     return Lark(_grammar_text(), parser="lalr", keep_all_tokens=True, start=["start", "expr"],
-                maybe_placeholders=True, cache=_cache_path(), lexer_callbacks=callbacks, transformer=_BUILDER)
+                maybe_placeholders=True, cache=_cache_path(), postlex=_Brackets())
 
 
-class _Nesting:
-    """Open brackets while lexing: 10,000 '(' fail at the 65th, before the parser stack grows."""
+@lru_cache(maxsize=64)
+def _lalr(file: str) -> _Parser:
+    """lark's LALR driver over the shared tables, reducing with the AST builder of ``file``.
 
-    depth = 0
-
-
-def _open_bracket(tok: Token) -> Token:
-    _Nesting.depth += 1
-    if _Nesting.depth > MAX_NESTING:
-        raise ArchError(f"brackets nested deeper than {MAX_NESTING} levels", _BUILDER._tok(tok),
-                        "move part of it into a block or a let")
-    return tok
+    lark binds a transformer when it builds the parser; this builds the callbacks for one
+    builder the way lark does (``create_callback``), so a parse shares no mutable state with any
+    other.  A builder holds only its file name, so one per file is kept."""
+    lark = parser()
+    callbacks = lark._parse_tree_builder.create_callback(_ToAst(file))
+    return _Parser(lark.parser.parser.parser.parse_table, callbacks)
 
 
-def _close_bracket(tok: Token) -> Token:
-    _Nesting.depth -= 1
-    return tok
+_OPEN, _CLOSE = {"LPAR", "LSQB", "LBRACE"}, {"RPAR", "RSQB", "RBRACE"}
+
+
+class _TooNested(Exception):
+    def __init__(self, tok: Token):
+        self.tok = tok
+
+
+class _Brackets:
+    """Counts open brackets between the lexer and the parser (a lark postlexer; the count is
+    local to each parse): 10,000 '(' fail at the 65th, before the parser stack grows."""
+
+    always_accept = ()
+
+    def process(self, stream):
+        depth, limit, opening, closing = 0, MAX_NESTING, _OPEN, _CLOSE  # locals: this runs per token
+        for tok in stream:
+            kind = tok.type
+            if kind in opening:
+                depth += 1
+                if depth > limit:
+                    raise _TooNested(tok)
+            elif kind in closing:
+                depth -= 1
+            yield tok
 
 
 def check_size(text: str, file: str, truncated: bool = False) -> None:
@@ -643,21 +418,25 @@ def check_size(text: str, file: str, truncated: bool = False) -> None:
 
 def _parse(text: str, start: str, file: str):
     check_size(text, file)
-    p = parser()
-    with _LOCK:
-        _Nesting.depth = 0
-        _BUILDER.file = file
-        return p.parse(text, start=start)
+    try:
+        return _lalr(file).parse(LexerThread.from_text(parser().parser.lexer, text), start)
+    except _TooNested as err:
+        raise ArchError(f"brackets nested deeper than {MAX_NESTING} levels", _token_span(err.tok, file),
+                        "move part of it into a block or a let") from None
 
 
 def _cache_path():
+    import hashlib
     import os
     import tempfile
 
+    # named after what it is built from: checkouts that build it differently do not overwrite
+    # each other's tables
+    key = hashlib.sha256((_grammar_text() + _Brackets.__qualname__ + "lalr,keep_all_tokens").encode()).hexdigest()
     try:
         d = Path(tempfile.gettempdir()) / f"archdsl-{os.getuid() if hasattr(os, 'getuid') else 0}"
         d.mkdir(exist_ok=True)
-        return str(d / "arch-lark.cache")
+        return str(d / f"arch-lark-{key[:12]}.cache")
     except OSError:
         return False
 
