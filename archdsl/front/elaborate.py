@@ -20,9 +20,9 @@ from ..lang import syntax as S
 from ..errors import ArchError, Diagnostic, Diagnostics, Span, did_you_mean, source_lines
 from ..lang.expr import FAILED, Env, TensorView, evaluate, type_name
 from ..files import STDIO, read_source
-from ..passes.init import INIT_OPS, SCHEMES
+from ..passes.init import SCHEMES
 from ..ir import MODULE_RESERVED, Graph, Network, Node, Scope, Value
-from ..ops import REQUIRED, OpError, fmt_shape
+from ..ops import REQUIRED, OpError, Trait, fmt_shape
 
 # Limits on hostile input (docs/robustness.md).  ``max_nodes`` is per run (--max-nodes); the rest
 # are module attributes that a program may change.
@@ -642,7 +642,7 @@ class Elaborator:
             if v == POISON:
                 raise _Abort()
             return v
-        if isinstance(core, S.Call) and core.parens and core.name in ("add", "concat", "mul"):
+        if isinstance(core, S.Call) and core.parens and getattr(ops.get(core.name), "inputs", "") == "many":
             return self._merge_call(core, ctx)
         return None
 
@@ -803,16 +803,14 @@ class Elaborator:
     def _op(self, name: str, attrs: dict, inputs: list[Value], ctx: _Ctx, span: Span, label) -> Value:
         spec = ops.REGISTRY[name]
         in_shapes = [self._shape(v) for v in inputs]
-        ops.drain_warnings()
         try:
-            shapes = spec.shape(attrs, in_shapes)
+            attrs = spec.normalize(attrs, in_shapes)
+            shapes, warnings = spec.shape(attrs, in_shapes)
         except OpError as err:
-            ops.drain_warnings()
             raise ArchError(err.message, span, err.hint) from None
         except _RULE_BUGS as err:  # a shape rule that misses a check: still a diagnostic, not a traceback
-            ops.drain_warnings()
             raise _rule_bug(name, err, span) from None
-        for msg, hint in _merge_axes(ops.drain_warnings()):
+        for msg, hint in _merge_axes(warnings):
             self._warn(msg, span, hint)
         for s in shapes:
             for d in s:
@@ -983,6 +981,8 @@ _INIT_CHOICES = {  # the string arguments of torch.nn.init
 }
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
              "eleventh", "twelfth", "13th", "14th", "15th", "16th")
+# the ops an init declaration can reach: those with a weight PyTorch initialises
+INIT_OPS = ops.with_trait(Trait.INITIALISABLE)
 _INIT_REACH = f"init reaches {', '.join(INIT_OPS)}, or a layer by its label"
 _RULE_BUGS = (ArithmeticError, TypeError, ValueError, IndexError, KeyError)
 
@@ -1071,7 +1071,11 @@ def _convert(op: str, attr: ops.Attr, v, span: Span):
     if kind == "float":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad("a number")
-        return v if attr.name == "scale" else float(v)
+        return float(v)
+    if kind == "number":  # an int stays an int: upsample(2) is scale_factor=2 in the generated module
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad("a number")
+        return v
     if kind == "bool":
         if not isinstance(v, bool):
             raise bad("true or false")
@@ -1090,10 +1094,8 @@ def _convert(op: str, attr: ops.Attr, v, span: Span):
             v = (v, v)
         if not (isinstance(v, tuple) and len(v) == 2 and all(is_int(x) and 0 <= x <= 1 << 24 for x in v)):
             raise bad('a whole number or a pair (a, b)' + (' or "same"' if kind == "pad" else ""))
-        if attr.name in ("kernel", "stride", "size") and min(v) < 1:
-            raise bad("at least 1")
-        if attr.name == "dilation" and min(v) < 1:
-            raise bad("at least 1")
+        if min(v) < attr.minimum:
+            raise bad(f"at least {attr.minimum}")
         return v
     if kind == "ints":
         if is_int(v):
