@@ -369,6 +369,8 @@ def _init_tensor(n: Node, w: ops.Weight, main: ops.Weight | None, decl, rng) -> 
         return _scheme(decl[0], decl[1], shape, rng).astype(np.float32, copy=False)
     if decl is not None and w.name == "bias" and "bias" in decl[1]:
         return np.full(shape, decl[1]["bias"], np.float32)
+    if w.fill is not None:
+        return np.full(shape, w.fill, np.float32)
     const = {"bn_weight": 1.0, "bn_bias": 0.0, "mean": 0.0, "var": 1.0}
     if w.role in const:
         return np.full(shape, const[w.role], np.float32)

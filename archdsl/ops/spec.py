@@ -65,6 +65,7 @@ class Weight:
     shape: tuple[int, ...]
     trainable: bool = True
     role: str = "weight"  # weight | bias | bn_weight | bn_bias | mean | var | count (for initialisers)
+    fill: float | None = None  # PyTorch's default initialisation is this constant (PReLU's 0.25)
 
 
 class Trait(Enum):
