@@ -37,6 +37,12 @@ def _hardswish_onnx(e, n, xs):
     return [e.op("Mul", [xs[0], e.op("HardSigmoid", xs, alpha=1 / 6, beta=0.5)])]
 
 
+def _mish_onnx(e, n, xs):
+    if e.opset >= 18:
+        return [e.op("Mish", xs)]
+    return [e.op("Mul", [xs[0], e.op("Tanh", [e.op("Softplus", xs)])])]
+
+
 _NO_ARGS = lambda a, ins: {}  # noqa: E731
 _INPLACE = {"inplace": False}
 
@@ -58,6 +64,9 @@ _ACTS = [
     ("sigmoid", "Sigmoid", "torch.sigmoid", (), _NO_ARGS, {}, lambda e, n, xs: [e.op("Sigmoid", xs)], _ACT, ()),
     ("tanh", "Tanh", "torch.tanh", (), _NO_ARGS, {}, lambda e, n, xs: [e.op("Tanh", xs)], _ACT, ()),
     ("hardswish", "Hardswish", "F.hardswish", (), _NO_ARGS, _INPLACE, _hardswish_onnx, _IN_PLACE, ()),
+    # x * tanh(softplus(x)); ONNX has Mish from opset 18
+    ("mish", "Mish", "F.mish", (), _NO_ARGS, _INPLACE, _mish_onnx, _IN_PLACE,
+     (Example("mish"), Example("mish", (6,), id="mish_vector"))),
     # PyTorch's hardsigmoid is relu6(x + 3) / 6, not ONNX's default slope
     ("hardsigmoid", "Hardsigmoid", "F.hardsigmoid", (), _NO_ARGS, _INPLACE,
      lambda e, n, xs: [e.op("HardSigmoid", xs, alpha=1 / 6, beta=0.5)], _IN_PLACE, ()),
