@@ -43,6 +43,16 @@ def _mish_onnx(e, n, xs):
     return [e.op("Mul", [xs[0], e.op("Tanh", [e.op("Softplus", xs)])])]
 
 
+def _softplus_onnx(e, n, xs):
+    """ONNX's Softplus has no beta and no threshold: both spelt out."""
+    beta, x = n.attrs["beta"], xs[0]
+    bx = e.op("Mul", [x, e.const(beta)]) if beta != 1 else x
+    y = e.op("Softplus", [bx])
+    if beta != 1:
+        y = e.op("Div", [y, e.const(beta)])
+    return [e.op("Where", [e.op("Greater", [bx, e.const(n.attrs["threshold"])]), x, y])]
+
+
 _NO_ARGS = lambda a, ins: {}  # noqa: E731
 _INPLACE = {"inplace": False}
 
@@ -67,6 +77,11 @@ _ACTS = [
     # x * tanh(softplus(x)); ONNX has Mish from opset 18
     ("mish", "Mish", "F.mish", (), _NO_ARGS, _INPLACE, _mish_onnx, _IN_PLACE,
      (Example("mish"), Example("mish", (6,), id="mish_vector"))),
+    # log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch); no inplace
+    ("softplus", "Softplus", "F.softplus", (Attr("beta", "float", 1.0), Attr("threshold", "float", 20.0)),
+     lambda a, ins: {k: a[k] for k, d in (("beta", 1.0), ("threshold", 20.0)) if a[k] != d},
+     {"beta": 1.0, "threshold": 20.0}, _softplus_onnx, _ACT,
+     (Example("softplus"), Example("softplus(beta=2, threshold=1)", id="softplus_beta"))),
     # PyTorch's hardsigmoid is relu6(x + 3) / 6, not ONNX's default slope
     ("hardsigmoid", "Hardsigmoid", "F.hardsigmoid", (), _NO_ARGS, _INPLACE,
      lambda e, n, xs: [e.op("HardSigmoid", xs, alpha=1 / 6, beta=0.5)], _IN_PLACE, ()),
