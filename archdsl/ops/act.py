@@ -82,6 +82,8 @@ _ACTS = [
      lambda a, ins: {k: a[k] for k, d in (("beta", 1.0), ("threshold", 20.0)) if a[k] != d},
      {"beta": 1.0, "threshold": 20.0}, _softplus_onnx, _ACT,
      (Example("softplus"), Example("softplus(beta=2, threshold=1)", id="softplus_beta"))),
+    # ONNX's Selu defaults are PyTorch's alpha and scale (in float32)
+    ("selu", "SELU", "F.selu", (), _NO_ARGS, _INPLACE, lambda e, n, xs: [e.op("Selu", xs)], _IN_PLACE, ()),
     # PyTorch's hardsigmoid is relu6(x + 3) / 6, not ONNX's default slope
     ("hardsigmoid", "Hardsigmoid", "F.hardsigmoid", (), _NO_ARGS, _INPLACE,
      lambda e, n, xs: [e.op("HardSigmoid", xs, alpha=1 / 6, beta=0.5)], _IN_PLACE, ()),
