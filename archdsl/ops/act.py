@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from .spec import Attr, Example, OpError, OpSpec, TorchSpec, Trait, register, same_shape
+from .spec import Attr, Example, OpError, OpSpec, TorchSpec, Trait, Weight, register, same_shape
 
 # An activation's output may take its input's memory: it adds no activation memory (the course
 # notes' VGG table), and torchvision's ReLU(inplace=True) runs in place where that is safe.
@@ -115,3 +115,34 @@ register(OpSpec(
     torch=TorchSpec("nn.Softmax", lambda a, ins: {"dim": _softmax_dim(a)}, functional="torch.softmax"),
     onnx=lambda e, n, xs: [e.op("Softmax", xs, axis=_softmax_dim(n.attrs))],
     traits={Trait.ALIASES_INPUT}, rule="shape unchanged"))
+
+
+# nn.PReLU's default is one slope shared by every channel; per_channel=true is
+# nn.PReLU(num_parameters=C).  Either way the slope starts at PyTorch's 0.25.
+def _prelu_shape(a, ins):
+    if a["per_channel"] and not (ins[0] and isinstance(ins[0][0], int)):
+        raise OpError(f"prelu(per_channel=true) needs a known channel count, got {list(ins[0])}")
+    return [ins[0]], []
+
+
+def _prelu_onnx(e, n, xs):
+    slope = e.weight(n, "weight")
+    extra = list(range(1, len(e.in_shape(n))))
+    if n.attrs["per_channel"] and extra:  # [C] -> [C, 1, 1]: the channel axis, not the last one
+        slope = e.op("Unsqueeze", [slope, e.ints(extra)])
+    return [e.op("PRelu", [xs[0], slope])]
+
+
+register(OpSpec(
+    "prelu", (Attr("per_channel", "bool", False,
+                   doc="one learned slope per channel (nn.PReLU(num_parameters=C)); default: one shared slope"),),
+    "Parametric ReLU with a learned negative slope (nn.PReLU), 0.25 to begin with.", _prelu_shape, family="act",
+    weights=lambda a, ins: [Weight("weight", (ins[0][0] if a["per_channel"] else 1,), fill=0.25)],
+    traits={Trait.ELEMENTWISE, Trait.FRESH_OUTPUT},
+    torch=TorchSpec("nn.PReLU", lambda a, ins: {"num_parameters": ins[0][0]} if a["per_channel"] else {},
+                    defaults={"num_parameters": 1, "init": 0.25}),
+    onnx=_prelu_onnx, example="prelu(per_channel=true)",
+    examples=(Example("prelu"), Example("prelu(per_channel=true)", id="prelu_per_channel"),
+              Example("prelu(per_channel=true)", (6,), id="prelu_vector"),
+              Example("conv(4, 3) -> prelu(true) -> relu", id="prelu_then_relu")),
+    rule="shape unchanged; weight [1] or [C]"))
