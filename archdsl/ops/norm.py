@@ -186,6 +186,38 @@ register(OpSpec(
     rule="shape unchanged"))
 
 
+# ------------------------------------------------------------------------------------- instance_norm
+# nn.InstanceNorm2d's defaults: no affine parameters and no running statistics (each image is
+# normalised by its own statistics, in training and inference alike)
+
+
+def _in_shape(a, ins):
+    if len(ins[0]) != 3:
+        raise OpError(f"instance_norm expects an image [C, H, W], got {fmt_shape(ins[0])}")
+    return [ins[0]], []
+
+
+def _in_onnx(e, n, xs):
+    c = e.in_shape(n)[0]
+    scale = e.weight(n, "weight") or e.const(np.ones(c))
+    bias = e.weight(n, "bias") or e.const(np.zeros(c))
+    return [e.op("InstanceNormalization", [xs[0], scale, bias], epsilon=n.attrs["eps"])]
+
+
+register(OpSpec(
+    "instance_norm", (_EPS, Attr("affine", "bool", False, doc="learn a scale and shift per channel")),
+    "Instance normalisation: each channel of each image by its own mean and variance (nn.InstanceNorm2d).",
+    _in_shape, family="norm", weights=lambda a, ins: _affine((ins[0][0],)) if a["affine"] else [],
+    traits={Trait.FRESH_OUTPUT},
+    torch=TorchSpec("nn.InstanceNorm2d", lambda a, ins: {"num_features": ins[0][0], **_eps(a),
+                                                        **({"affine": True} if a["affine"] else {})},
+                    positional=1, defaults={"eps": 1e-5, "momentum": 0.1, "affine": False,
+                                            "track_running_stats": False}),
+    onnx=_in_onnx, label=_name_label, example="instance_norm(affine=true)",
+    examples=(Example("instance_norm"), Example("instance_norm(eps=0.001, affine=true)", id="instance_norm_affine")),
+    rule="shape unchanged"))
+
+
 # ------------------------------------------------------------------------------------- dropout
 
 
