@@ -396,3 +396,29 @@ register(OpSpec(
     examples=(Example("crop(5)"), Example("crop((4, 7))", id="crop_uneven"),
               Example("crop((4, 6), offset=(5, 1))", id="crop_offset")),
     rule="[C, H, W] -> [C, h, w]"))
+
+
+# ------------------------------------------------------------------------------------- pixel_shuffle
+
+
+def _pixel_shuffle_shape(a, ins):
+    c, h, w = need_rank(ins, 3, "pixel_shuffle")
+    r = a["factor"]
+    if isinstance(c, int) and c % (r * r):
+        raise OpError(f"pixel_shuffle({r}) needs channels divisible by {r * r}, got {c}",
+                      f"make the conv before it give a multiple of {r * r} channels")
+    grow = (lambda d: d * r if isinstance(d, int) else f"{d}*{r}")
+    return [(c // (r * r) if isinstance(c, int) else f"{c}/{r * r}", grow(h), grow(w))], []
+
+
+register(OpSpec(
+    "pixel_shuffle", (Attr("factor", "int", doc="the upscale factor r", minimum=1),),
+    "Sub-pixel upsampling (nn.PixelShuffle, ESPCN): r*r channels become an r x r block of pixels.",
+    _pixel_shuffle_shape, family="shape", rf=lambda a: RF.window(1, 1 / a["factor"]),
+    torch=TorchSpec("nn.PixelShuffle", lambda a, ins: {"upscale_factor": a["factor"]}, positional=1,
+                    functional="F.pixel_shuffle"),
+    # PyTorch's channel order is ONNX's column-row-depth mode
+    onnx=lambda e, n, xs: [e.op("DepthToSpace", xs, blocksize=n.attrs["factor"], mode="CRD")],
+    example="pixel_shuffle(2)",
+    examples=(Example("pixel_shuffle(2)", (8, 5, 4)), Example("conv(18, 1) -> pixel_shuffle(3)", id="pixel_shuffle_3")),
+    rule="[C, H, W] -> [C/r^2, H*r, W*r]"))
