@@ -151,3 +151,18 @@ def test_sequential_child_is_not_in_place_on_a_shared_input(tmp_path):
     parity(net, tmp_path)  # an in-place first relu would change the identity branch
     module = net.to_torch().train()
     module(_input(net).requires_grad_(True)).sum().backward()  # nothing backward needs was overwritten
+
+
+@pytest.mark.parametrize("eid", sorted(EXAMPLES))
+def test_seeded_onnx_init_starts_where_torch_does(eid):
+    """Weights PyTorch initialises to a constant (norm scales and shifts, running statistics,
+    PReLU's slope: Weight.fill) have torch's values in the ONNX backend's seeded initialisation."""
+    from archdsl.backends.onnx import init_weights
+    from archdsl.weights import weight_specs
+
+    net = _net(EXAMPLES[eid][1])
+    ours, theirs = init_weights(net), net.to_torch().state_dict()
+    for n, w in weight_specs(net):
+        if w.fill is not None or w.role in ("bn_weight", "bn_bias", "mean", "var", "count"):
+            key = f"{n.path}.{w.name}"
+            assert (ours[key] == theirs[key].numpy()).all(), key
