@@ -72,7 +72,9 @@ class Trait(Enum):
     """What the backends and passes may assume about an op (tinygrad's ``GroupOp`` sets)."""
 
     ELEMENTWISE = "elementwise"  # each output value depends on the input value at the same place
-    IN_PLACE_OK = "in place ok"  # may overwrite its input when nothing else reads it (ReLU(inplace=True))
+    # may overwrite its input when nothing else reads it: its module and named functional take
+    # inplace= (ReLU(inplace=True), F.relu(x, inplace=True)); a merge with an operator: out += x
+    IN_PLACE_OK = "in place ok"
     ALIASES_INPUT = "aliases input"  # its output needs no memory of its own (a view, an in-place op)
     # writes a new tensor that its backward does not keep: an in-place consumer may overwrite it
     FRESH_OUTPUT = "fresh output"
