@@ -77,9 +77,7 @@ def read_source(path: str | Path, span: Span | None = None, display: str | None 
             except OSError as err:
                 raise ArchError(f"cannot read {name}: {err.strerror or err}", span) from None
     if len(data) > limit:
-        from .lang.parser import check_size
-
-        check_size(data[:limit].decode("utf-8", "ignore"), name, truncated=True)
+        check_size(data[:limit].decode("utf-8", "ignore"), name, limit, truncated=True)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -90,6 +88,19 @@ def read_source(path: str | Path, span: Span | None = None, display: str | None 
         raise ArchError(f"{name} is not .arch source: it holds {what}", span,
                         "archdsl reads only .arch text; its lines are not shown")
     return text
+
+
+def check_size(text: str, file: str, limit: int, truncated: bool = False) -> None:
+    """Refuse a source longer than ``limit``, pointing at where it crosses the limit.
+
+    ``truncated``: ``text`` is what fits of a longer file.
+    """
+    if len(text) > limit or truncated:
+        n = min(len(text), limit)
+        line = text.count("\n", 0, n) + 1
+        col = n - (text.rfind("\n", 0, n) + 1) + 1
+        raise ArchError(f"source longer than {limit} bytes", Span(file, line, col),
+                        "archdsl reads at most this much; split the file or raise --max-source-bytes")
 
 
 # ------------------------------------------------------------------------------------------ writing

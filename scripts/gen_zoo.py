@@ -26,8 +26,8 @@ def depth(net) -> int:
     """Weight layers (conv, linear, ...) on the longest input-to-output path."""
     best: dict[int, int] = {}
     for n in net.nodes:
-        here = 1 if REGISTRY.get(n.op) is not None and REGISTRY[n.op].has_weights and n.op not in (
-            "bn", "layer_norm", "group_norm") else 0
+        spec = REGISTRY.get(n.op)  # a weight layer: a weighted op of the conv family (not a norm)
+        here = 1 if spec is not None and spec.has_weights and spec.family == "conv" else 0
         best[n.id] = here + max((best[s] for s, _ in n.inputs), default=0)
     return max(best[v[0]] for v in net.outputs.values())
 

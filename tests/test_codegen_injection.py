@@ -11,6 +11,7 @@ The second half builds modules whose user names collide with the file's own top-
 from __future__ import annotations
 
 import ast
+import dataclasses
 import builtins
 import os
 import types
@@ -20,7 +21,7 @@ import pytest
 import archdsl
 from archdsl import ArchError
 from archdsl.passes.analysis import state_dict_shapes
-from archdsl.backends.names import escape
+from archdsl.backends.torch.names import escape
 from archdsl.backends.torch import generate
 from codecheck import GeneratedCodeError, check_generated
 
@@ -278,7 +279,8 @@ def test_a_violation_is_an_internal_error_and_nothing_is_written(emitted, messag
     from archdsl import ops
     from archdsl.tools.cli import main
 
-    monkeypatch.setattr(ops.REGISTRY["relu"], "torch_fn", lambda a, x, ins: emitted)
+    relu = ops.REGISTRY["relu"]
+    monkeypatch.setattr(relu, "torch", dataclasses.replace(relu.torch, functional=lambda a, x, ins: emitted))
     src = tmp_path / "r.arch"
     src.write_text("network n() {\n    input x: [4, 8, 8]\n    x -> add { relu | identity }\n}\n")
     net = archdsl.load(str(src)).network()

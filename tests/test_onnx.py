@@ -13,201 +13,27 @@ import archdsl
 from archdsl.tools import cli
 from archdsl import ops
 from archdsl.passes.analysis import state_dict_shapes
-from archdsl.backends import onnx_ops  # noqa: F401 - registers the emitters
 from archdsl.backends.onnx import export, init_weights
 from archdsl.errors import ArchError
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
+from onnx_parity import (RTOL, assert_shapes_agree, feeds, one_op, parity, randomise, rel_error,  # noqa: E402
+                         run_ort, torch_outputs)
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-RTOL = 1e-4
-
-
-# ------------------------------------------------------------------------------------- helpers
-
-
-def one_op(stage: str, shape=(4, 9, 9)) -> archdsl.Network:
-    """A network that feeds an input of ``shape`` through ``stage`` (a pipeline or statements)."""
-    dims = ", ".join(str(d) for d in shape)
-    body = stage if "\n" in stage else f"x -> {stage}"
-    return archdsl.loads(f"network t() {{\n input x: [{dims}]\n {body}\n}}").network()
-
-
-def randomise(module) -> None:
-    """Non-trivial batch-norm statistics and affine parameters, so that folding is really tested."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if name.endswith("running_var"):
-                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
-            elif name.endswith("running_mean"):
-                t.copy_(torch.randn(t.shape, generator=g) * 0.2)
-            elif t.is_floating_point() and t.dim() == 1:  # norm scales and all biases
-                t.copy_(torch.randn(t.shape, generator=g) * 0.3 + (1.0 if name.endswith("weight") else 0.0))
-
-
-def feeds(net, batch: int, sizes: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, v in net.inputs.items():
-        shape = [sizes.get(d, 17) if isinstance(d, str) else d for d in net.shape_of(v)] if sizes is not None \
-            else [d if isinstance(d, int) else 17 for d in net.shape_of(v)]
-        out[name] = rng.standard_normal((batch, *shape)).astype(np.float32)
-    return out
-
-
-def torch_outputs(module, net, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    with torch.no_grad():
-        got = module(*(torch.from_numpy(inputs[k]) for k in net.inputs))
-    got = got if isinstance(got, (tuple, list)) else (got,)
-    return [t.numpy() for t in got]
-
-
-def run_ort(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, inputs)
-
-
-def rel_error(got: np.ndarray, want: np.ndarray) -> float:
-    assert got.shape == want.shape, (got.shape, want.shape)
-    scale = max(float(np.abs(want).max()), 1e-6)
-    return float(np.abs(got.astype(np.float64) - want).max()) / scale
-
-
-def parity(net, tmp_path, batch: int = 2, rtol: float = RTOL, **options) -> onnx.ModelProto:
-    """Export with the PyTorch module's weights; every output agrees within ``rtol``."""
-    module = net.to_torch().eval()
-    randomise(module)
-    pt = tmp_path / "weights.pt"
-    torch.save(module.state_dict(), pt)
-    model = export(net, weights=str(pt), **options)
-    batch = batch if options.get("dynamic_batch") else 1
-    inputs = feeds(net, batch)
-    want = torch_outputs(module, net, inputs)
-    got = run_ort(model, inputs)
-    assert len(got) == len(want) == len(net.outputs)
-    err = max(rel_error(g, w) for g, w in zip(got, want))
-    assert err < rtol, f"max relative error {err:.2e}"
-    return model
-
-
-def assert_shapes_agree(net, model: onnx.ModelProto) -> None:
-    """onnx's own shape inference gives archdsl's shape for every output (known dims)."""
-    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-    values = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
-    for name, v in net.outputs.items():
-        dims = values[name].type.tensor_type.shape.dim
-        want = net.shape_of(v)
-        assert len(dims) == len(want) + 1, (name, dims, want)
-        for d, w in zip(dims[1:], want):
-            if isinstance(w, int):
-                assert d.HasField("dim_value") and d.dim_value == w, (name, dims, want)
 
 
 # ------------------------------------------------------------------------------------- one op each
-
-CASES = {
-    # conv family
-    "conv": "conv(6, 3)",
-    "conv_strided": "conv(6, 3, stride=2, pad=1, dilation=1, bias=false)",
-    "conv_dilated_groups": "conv(8, (3, 5), pad=(2, 1), dilation=(2, 1), groups=2)",
-    "conv_same": 'conv(4, 5, pad="same")',
-    "conv_depthwise": "conv(4, 3, pad=1, groups=4)",
-    "conv_transpose": "conv_transpose(3, 3, stride=2, pad=1, output_padding=1)",
-    "conv_transpose_groups": "conv_transpose(6, (2, 3), stride=(2, 1), groups=2, bias=false)",
-    "linear_gemm": "flatten -> linear(5)",
-    "linear_matmul": ("linear(3)", (5, 7)),
-    "linear_matmul_nobias": ("linear(3, bias=false)", (6, 7)),
-    # normalisation
-    "bn": "bn",
-    "bn_eps_noaffine": "bn(eps=0.001, affine=false)",
-    "bn_vector": ("bn", (6,)),
-    "bn_sequence": ("bn", (6, 5)),
-    "lrn": "lrn(3, alpha=0.01, beta=0.75, k=2)",
-    "lrn_even": "lrn(4, alpha=0.1, beta=0.5, k=1)",
-    "layer_norm": ("layer_norm", (5, 7)),
-    "layer_norm_image": "layer_norm(dims=3, eps=1e-6)",
-    "group_norm": "group_norm(2)",
-    "group_norm_vector": ("group_norm(3)", (6,)),
-    "dropout": "dropout(0.3)",
-    # activations
-    "relu": "relu", "relu6": "relu6", "leaky_relu": "leaky_relu(0.2)", "elu": "elu(0.7)",
-    "gelu": "gelu", "gelu_tanh": 'gelu(approximate="tanh")', "silu": "silu", "sigmoid": "sigmoid",
-    "tanh": "tanh", "hardswish": "hardswish", "hardsigmoid": "hardsigmoid",
-    "softmax": "softmax", "softmax_last": "softmax(axis=2)",
-    # pooling
-    "maxpool": "maxpool(2)",
-    "maxpool_pad": "maxpool(3, stride=2, pad=1)",
-    "maxpool_ceil": "maxpool(3, stride=2, ceil_mode=true)",
-    "maxpool_ceil_pad": ("maxpool(3, stride=2, pad=1, ceil_mode=true)", (4, 10, 10)),
-    "maxpool_ceil_bigpad": ("maxpool(2, stride=2, pad=1, ceil_mode=true)", (4, 9, 9)),
-    "maxpool_dilated": "maxpool(2, stride=1, dilation=2)",
-    "maxpool_ceil_dilated": ("maxpool(2, stride=2, pad=1, dilation=2, ceil_mode=true)", (4, 10, 10)),
-    "avgpool": "avgpool(2)",
-    "avgpool_pad": "avgpool(3, stride=2, pad=1)",
-    "avgpool_exclude_pad": "avgpool(3, stride=2, pad=1, count_include_pad=false)",
-    "avgpool_ceil": "avgpool(3, stride=2, ceil_mode=true)",
-    "avgpool_ceil_pad": ("avgpool(3, stride=2, pad=1, ceil_mode=true)", (4, 10, 10)),
-    "avgpool_ceil_pad_excl": ("avgpool(3, stride=2, pad=1, ceil_mode=true, count_include_pad=false)", (4, 10, 8)),
-    "adaptive_avgpool_global": "adaptive_avgpool(1)",
-    "adaptive_avgpool_even": "adaptive_avgpool(3)",
-    "adaptive_avgpool_uneven": "adaptive_avgpool((4, 2))",
-    "adaptive_avgpool_grow": ("adaptive_avgpool(3)", (4, 2, 1)),
-    "adaptive_maxpool_global": "adaptive_maxpool(1)",
-    "adaptive_maxpool_even": "adaptive_maxpool(3)",
-    "adaptive_maxpool_uneven": "adaptive_maxpool((4, 5))",
-    "global_avgpool": "global_avgpool",
-    "global_avgpool_flat": "global_avgpool(keepdim=false)",
-    "global_maxpool": "global_maxpool(keepdim=false)",
-    # shape ops
-    "flatten": "flatten",
-    "flatten_start": "flatten(start=1)",
-    "reshape": "reshape((12, -1))",
-    "permute": "permute((1, 2, 0))",
-    "channel_shuffle": "channel_shuffle(2)",
-    "chunk": "a, b = x -> chunk(2)\n output s = add(a, b)\n output p = mul(a, b)",
-    "chunk_outputs": ("a, b, c = x -> chunk(3)\n output first = a\n output last = c -> relu", (6, 5, 5)),
-    "identity": "identity -> relu",
-    "add": "add { conv(4, 3, pad=1) | identity | relu }",
-    "mul_se": "mul { identity | global_avgpool -> conv(2, 1) -> relu -> conv(4, 1) -> sigmoid }",
-    "concat": "concat { conv(3, 1) | maxpool(3, stride=1, pad=1) | identity }",
-    "concat_named": "a = x -> conv(2, 1)\n b = x -> relu\n concat(a, b, x)",
-    "upsample": "upsample(2)",
-    "upsample_bilinear": 'upsample(2, mode="bilinear")',
-    "upsample_align": 'upsample(3, mode="bilinear", align_corners=true)',
-    "upsample_size": "upsample(size=(13, 20))",
-    "upsample_size_bilinear": ('upsample(size=(5, 12), mode="bilinear")', (4, 9, 7)),
-    "resize": 'conv(4, 3, stride=2, pad=1) -> resize(to=x)',
-    "resize_bilinear": ('maxpool(2) -> resize(to=x, mode="bilinear")', (4, 9, 7)),
-    "resize_align": ('conv(6, 3, stride=3) -> resize(to=x, mode="bilinear", align_corners=true)', (4, 10, 8)),
-    "pad": "pad((1, 2, 0, 3))",
-    "pad_value": "pad((2, 1), value=0.5)",
-    "pad_reflect": 'pad((1, 2), mode="reflect")',
-    "pad_replicate": 'pad((2, 1, 0, 3), mode="replicate")',
-    "crop": "crop(5)",
-    "crop_uneven": "crop((4, 7))",
-    "crop_offset": "crop((4, 6), offset=(5, 1))",
-}
+# Every op against torch and onnxruntime, per example: tests/ops/test_registry.py.  Here: the
+# examples whose lowering depends on the opset or on a dynamic batch.
 
 
 def case(name):
-    stage = CASES[name]
-    return one_op(*stage) if isinstance(stage, tuple) else one_op(stage)
-
-
-def test_every_registry_op_is_covered():
-    used = set()
-    for name in CASES:
-        used |= {n.op for n in case(name).nodes}
-    assert set(ops.REGISTRY) <= used, sorted(set(ops.REGISTRY) - used)
-    assert all("onnx" in spec.backends for spec in ops.REGISTRY.values())
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_op_matches_torch(name, tmp_path):
-    net = case(name)
-    assert_shapes_agree(net, parity(net, tmp_path))
+    """The one-op network of the registry example ``name`` (``gelu_tanh``, ``lrn_even`` ...)."""
+    spec, example = ops.examples()[name]
+    return one_op(example.text, example.shape)
 
 
 OPSET_SENSITIVE = ["gelu", "gelu_tanh", "layer_norm", "layer_norm_image", "group_norm", "group_norm_vector",

@@ -23,7 +23,7 @@ from typing import Any
 from .. import ops
 from ..errors import ArchError, Span
 from ..ir import Network, Node, Scope
-from ..ops import backend, fmt_shape, pair
+from ..ops import Style, fmt_shape
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid"}
 RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -31,100 +31,9 @@ INSTALL_HINT = ("install Graphviz: apt-get install graphviz (Debian, Ubuntu), br
                 "or see https://graphviz.org/download/")
 MERMAID_MAX_EDGES = 500  # Mermaid's default maxEdges: a bigger chart does not render in Markdown
 
-# ------------------------------------------------------------------------------------------ op labels
-# The first line of a node: the op and the attributes that matter.  One function per op kind,
-# attached to the registry entry, so that a new op carries its picture with it; an op without
-# one shows its non-default attributes.
-
-
-def _kernel(v) -> str:
-    a, b = pair(v)
-    return f"{a}x{b}"
-
-
-def _stride(v) -> str:
-    a, b = pair(v)
-    if (a, b) == (1, 1):
-        return ""
-    return f"/{a}" if a == b else f"/{a}x{b}"
-
-
-def _num(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-@backend("graph", "conv", "conv_transpose")
-def _conv_label(op: str, a: dict, ins: list) -> str:
-    text = f"{op} {_kernel(a['kernel'])}{_stride(a['stride'])}, {a['out']}"
-    groups = a.get("groups", 1)
-    if groups != 1:
-        depthwise = ins and len(ins[0]) == 3 and groups == ins[0][0]
-        text += ", depthwise" if depthwise else f", groups {groups}"
-    if pair(a.get("dilation", 1)) != (1, 1):
-        text += f", dilation {_kernel(a['dilation'])}"
-    return text
-
-
-@backend("graph", "linear")
-def _linear_label(op: str, a: dict, ins: list) -> str:
-    return f"linear {a['out']}"
-
-
-@backend("graph", "maxpool", "avgpool")
-def _pool_label(op: str, a: dict, ins: list) -> str:
-    stride = a.get("stride") or a["kernel"]
-    return f"{op} {_kernel(a['kernel'])}{_stride(stride)}"
-
-
-@backend("graph", "adaptive_avgpool", "adaptive_maxpool", "crop")
-def _size_label(op: str, a: dict, ins: list) -> str:
-    return f"{op} {_kernel(a['size'])}"
-
-
-@backend("graph", "upsample")
-def _upsample_label(op: str, a: dict, ins: list) -> str:
-    size = f"{_kernel(a['size'])}" if a.get("size") is not None else f"x{_num(a['scale'])}"
-    return f"upsample {size} {a['mode']}"
-
-
-@backend("graph", "bn", "layer_norm")
-def _name_label(op: str, a: dict, ins: list) -> str:
-    return op  # eps and momentum do not change the picture
-
-
-@backend("graph", "dropout")
-def _dropout_label(op: str, a: dict, ins: list) -> str:
-    return f"dropout {_num(a['p'])}"
-
-
-def _generic_label(op: str, a: dict, ins: list) -> str:
-    """The op name and its non-default attributes (positional-looking for a required one)."""
-    spec = ops.REGISTRY.get(op)
-    parts = []
-    for attr in spec.attrs if spec else ():
-        if attr.name not in a:
-            continue
-        value = a[attr.name]
-        if attr.default is ops.REQUIRED:
-            parts.append(_fmt_value(value))
-        elif not callable(attr.default) and value != attr.default:
-            parts.append(f"{attr.name}={_fmt_value(value)}")
-    return " ".join([op, ", ".join(parts)]) if parts else op
-
-
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, (tuple, list)):
-        return "(" + ", ".join(_fmt_value(x) for x in v) + ")"
-    if isinstance(v, bool):
-        return str(v).lower()
-    return _num(v)
-
-
 def op_label(net: Network, n: Node) -> str:
-    """``conv 3x3/2, 128``, ``maxpool 3x3/2``, ``linear 1000``, ``concat``."""
-    spec = ops.REGISTRY.get(n.op)
-    fn = spec.backends.get("graph", _generic_label) if spec else _generic_label
-    return fn(n.op, n.attrs, [net.shape_of(v) for v in n.inputs])
+    """``conv 3x3/2, 128``, ``maxpool 3x3/2``, ``linear 1000``, ``concat``: the op's ``label`` facet."""
+    return ops.REGISTRY[n.op].picture(n.attrs, [net.shape_of(v) for v in n.inputs])
 
 
 # ------------------------------------------------------------------------------------------ the view
@@ -179,12 +88,7 @@ class View:
 
 
 def _style_kind(op: str) -> str:
-    if op == "linear":
-        return "linear"
-    if op == "dropout":
-        return "shape"
-    family = ops.REGISTRY[op].family if op in ops.REGISTRY else ""
-    return family if family in ("conv", "pool", "norm", "act", "merge") else "shape"
+    return ops.REGISTRY[op].style.value
 
 
 def _shapes(shapes) -> str:
@@ -314,13 +218,14 @@ def mermaid_text(text: Any) -> str:
 
 # ------------------------------------------------------------------------------------------ DOT
 
-_FILL = {  # fill, border
-    "conv": ("#dbe8f7", "#4f7cb3"), "linear": ("#e4dcf1", "#7a62a8"), "pool": ("#dcefd6", "#5b9a4b"),
-    "norm": ("#fdf2cc", "#b89a2e"), "act": ("#f5f5f5", "#999999"), "merge": ("#fde0c5", "#d0792a"),
-    "shape": ("#ffffff", "#999999"), "input": ("#e8e8e8", "#555555"), "output": ("#e8e8e8", "#555555"),
+_FILL = {  # box kind (an op's Style, or input, output, block) -> fill, border
+    Style.CONV.value: ("#dbe8f7", "#4f7cb3"), Style.LINEAR.value: ("#e4dcf1", "#7a62a8"),
+    Style.POOL.value: ("#dcefd6", "#5b9a4b"), Style.NORM.value: ("#fdf2cc", "#b89a2e"),
+    Style.ACT.value: ("#f5f5f5", "#999999"), Style.MERGE.value: ("#fde0c5", "#d0792a"),
+    Style.SHAPE.value: ("#ffffff", "#999999"), "input": ("#e8e8e8", "#555555"), "output": ("#e8e8e8", "#555555"),
     "block": ("#f6dbe6", "#b0507a"),
 }
-_SHAPE = {"merge": "ellipse", "block": "box3d"}
+_SHAPE = {Style.MERGE.value: "ellipse", "block": "box3d"}
 _CLUSTER_FILL = ("#f7f7f7", "#eeeeee", "#e4e4e4", "#dadada", "#d0d0d0")
 
 
@@ -387,7 +292,7 @@ def view_to_dot(view: View, rankdir: str = "TB", mirror: bool = False) -> str:
 
 # ------------------------------------------------------------------------------------------ Mermaid
 
-_MERMAID_SHAPE = {"merge": ("{{", "}}"), "input": ("[/", "/]"), "output": ("([", "])"), "block": ("[[", "]]")}
+_MERMAID_SHAPE = {Style.MERGE.value: ("{{", "}}"), "input": ("[/", "/]"), "output": ("([", "])"), "block": ("[[", "]]")}
 
 
 def to_mermaid(net: Network, depth: int | None = None, rankdir: str = "TB") -> str:

@@ -1,7 +1,7 @@
 """ONNX backend: a ModelProto built straight from the graph IR with ``onnx.helper``.
 
-No tracing: every IR node is handed to its op's ONNX emitter (``archdsl/backends/onnx_ops.py``,
-attached to the op registry with ``@backend("onnx", ...)``), which appends ONNX nodes to an
+No tracing: every IR node is handed to its op's ONNX lowering (the ``onnx`` facet of its registry
+entry, declared beside the op in ``archdsl/ops/``), which appends ONNX nodes to an
 :class:`Emitter`.  Names follow the ``.arch`` file: graph inputs and outputs are the network's
 tensors, node names are module paths (``layer1.0.conv1``) and initializers are ``state_dict``
 keys (``layer1.0.conv1.weight``).  The model is for inference: dropout disappears and batch norm
@@ -24,10 +24,12 @@ import onnx
 from google.protobuf.message import EncodeError
 from onnx import TensorProto, helper, numpy_helper
 
-from .. import __version__, ops
+from .. import ops
+from ..version import __version__
 from ..errors import ArchError, Diagnostics
-from ..passes.init import INIT_OPS
 from ..ir import Network, Node, Scope, Value
+from ..ops import Trait
+from ..ops.init import gain
 from ..weights import load as load_weights
 from ..weights import weight_specs
 
@@ -46,14 +48,12 @@ def export(net: Network, path: str | None = None, *, opset: int = 17, weights: s
     batch norm into the convolution before it.  ``functions``: each ``block`` instance becomes a call
     of an ONNX local function (one function per distinct block body).
     """
-    from . import onnx_ops  # noqa: F401 - attaches the per-op emitters to the registry
-
     latest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= latest:
         raise ArchError(f"opset {opset} is not supported", hint=f"choose an opset from {MIN_OPSET} to {latest}")
-    missing = sorted({n.op for n in net.nodes if n.op != "input" and "onnx" not in ops.REGISTRY[n.op].backends})
-    if missing:  # pragma: no cover - every registry op has an emitter (tested)
-        raise ArchError(f"no ONNX emitter for {', '.join(missing)}")
+    missing = sorted({n.op for n in net.nodes if n.op != "input" and ops.REGISTRY[n.op].onnx is None})
+    if missing:  # pragma: no cover - every registry op has a lowering (tests/ops/test_registry.py)
+        raise ArchError(f"no ONNX lowering for {', '.join(missing)}")
     tensors = load_weights(net, weights, diags) if weights else init_weights(net, seed)
     folded = fold_batch_norms(net, tensors, functions) if fold_bn else set()
     model = _Builder(net, opset, tensors, dynamic_batch, functions, folded).model()
@@ -181,6 +181,10 @@ class Emitter:
     def in_shape(self, n: Node, k: int = 0):
         return self.net.shape_of(n.inputs[k])
 
+    def folded(self, n: Node) -> bool:
+        """Whether ``n`` (a batch norm) was folded into the conv before it: it passes its input on."""
+        return n.id in self.b.folded
+
     def reduce(self, op_type: str, x: str, axes: list[int], keepdims: int = 1) -> str:
         """ReduceMean/ReduceMax/...: axes are an attribute before opset 18, an input from 18."""
         if self.opset >= 18:
@@ -234,7 +238,7 @@ class _Builder:
                     self.emit_scope(e, item, vals)
             elif item.op != "input":
                 e.current = item
-                emit = ops.REGISTRY[item.op].backends["onnx"]
+                emit = ops.REGISTRY[item.op].onnx
                 outs = emit(e, item, [vals[v] for v in item.inputs])
                 assert len(outs) == len(item.shapes), item.op
                 for k, out in enumerate(outs):
@@ -337,7 +341,7 @@ def _declaration(n: Node) -> tuple[str, dict] | None:
     """The nearest ``init`` for this node that does something (``default`` is a no-op in torch):
     searching outwards, in each scope its label first, then its op kind (the order in which the
     generated PyTorch module applies them, so the last one it applies)."""
-    if n.op not in INIT_OPS:
+    if not ops.has(n.op, Trait.INITIALISABLE):
         return None
     s: Scope | None = n.scope
     while s is not None:
@@ -366,6 +370,8 @@ def _init_tensor(n: Node, w: ops.Weight, main: ops.Weight | None, decl, rng) -> 
         return _scheme(decl[0], decl[1], shape, rng).astype(np.float32, copy=False)
     if decl is not None and w.name == "bias" and "bias" in decl[1]:
         return np.full(shape, decl[1]["bias"], np.float32)
+    if w.fill is not None:
+        return np.full(shape, w.fill, np.float32)
     const = {"bn_weight": 1.0, "bn_bias": 0.0, "mean": 0.0, "var": 1.0}
     if w.role in const:
         return np.full(shape, const[w.role], np.float32)
@@ -374,20 +380,6 @@ def _init_tensor(n: Node, w: ops.Weight, main: ops.Weight | None, decl, rng) -> 
     fan_in = _fans(tuple(main.shape))[0] if main is not None else 0
     bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
     return _uniform(rng, -bound, bound, shape)
-
-
-def _gain(nonlinearity: str, a) -> float:
-    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                        "conv_transpose3d", "sigmoid"):
-        return 1.0
-    table = {"tanh": 5 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
-    if nonlinearity in table:
-        return table[nonlinearity]
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if a is None else a
-        return math.sqrt(2.0 / (1 + slope ** 2))
-    raise ArchError(f"unknown nonlinearity '{nonlinearity}' in an init declaration",
-                    hint="linear, sigmoid, tanh, relu, leaky_relu or selu")
 
 
 def _normal(rng, mean: float, std: float, shape) -> np.ndarray:
@@ -410,7 +402,7 @@ def _scheme(scheme: str, args: dict, shape: tuple[int, ...], rng) -> np.ndarray:
     if scheme in ("kaiming_normal", "kaiming_uniform"):
         a = args.get("a", 0)
         fan = fan_in if args.get("mode", "fan_in") == "fan_in" else fan_out
-        std = _gain(args.get("nonlinearity", "leaky_relu"), a) / math.sqrt(max(fan, 1))
+        std = gain(args.get("nonlinearity", "leaky_relu"), a) / math.sqrt(max(fan, 1))
         if scheme == "kaiming_normal":
             return _normal(rng, 0.0, std, shape)
         return _uniform(rng, -math.sqrt(3.0) * std, math.sqrt(3.0) * std, shape)
@@ -448,10 +440,11 @@ def fold_batch_norms(net: Network, tensors: dict[str, np.ndarray], functions: bo
     outputs = set(net.outputs.values())
     folded = set()
     for bn in net.nodes:
-        if bn.op != "bn" or len(bn.inputs) != 1 or bn.inputs[0][1] != 0:
+        if not ops.has(bn.op, Trait.FOLDABLE) or len(bn.inputs) != 1 or bn.inputs[0][1] != 0:
             continue
         conv = net.node(bn.inputs[0][0])
-        if conv.op != "conv" or (conv.id, 0) in outputs or net.graph.out_degree(conv.id) != 1:
+        if (not ops.has(conv.op, Trait.FOLD_TARGET) or (conv.id, 0) in outputs
+                or net.graph.out_degree(conv.id) != 1):
             continue
         if functions and _block_scope(conv.scope) is not _block_scope(bn.scope):
             continue

@@ -564,16 +564,14 @@ class Elaborator(NodeVisitor):
     def _op(self, name: str, attrs: dict, inputs: list[Value], ctx: _Ctx, span: Span, label) -> Value:
         spec = ops.REGISTRY[name]
         in_shapes = [self._shape(v) for v in inputs]
-        ops.drain_warnings()
         try:
-            shapes = spec.shape(attrs, in_shapes)
+            attrs = spec.normalize(attrs, in_shapes)
+            shapes, warnings = spec.shape(attrs, in_shapes)
         except OpError as err:
-            ops.drain_warnings()
             raise ArchError(err.message, span, err.hint) from None
         except _RULE_BUGS as err:  # a shape rule that misses a check: still a diagnostic, not a traceback
-            ops.drain_warnings()
             raise _rule_bug(name, err, span) from None
-        for msg, hint in _merge_axes(ops.drain_warnings()):
+        for msg, hint in _merge_axes(warnings):
             self._warn(msg, span, hint)
         for s in shapes:
             for d in s:
@@ -785,7 +783,11 @@ def _convert(op: str, attr: ops.Attr, v, span: Span):
     if kind == "float":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise bad("a number")
-        return v if attr.name == "scale" else float(v)
+        return float(v)
+    if kind == "number":  # an int stays an int: upsample(2) is scale_factor=2 in the generated module
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise bad("a number")
+        return v
     if kind == "bool":
         if not isinstance(v, bool):
             raise bad("true or false")
@@ -804,10 +806,8 @@ def _convert(op: str, attr: ops.Attr, v, span: Span):
             v = (v, v)
         if not (isinstance(v, tuple) and len(v) == 2 and all(is_int(x) and 0 <= x <= 1 << 24 for x in v)):
             raise bad('a whole number or a pair (a, b)' + (' or "same"' if kind == "pad" else ""))
-        if attr.name in ("kernel", "stride", "size") and min(v) < 1:
-            raise bad("at least 1")
-        if attr.name == "dilation" and min(v) < 1:
-            raise bad("at least 1")
+        if min(v) < attr.minimum:
+            raise bad(f"at least {attr.minimum}")
         return v
     if kind == "ints":
         if is_int(v):

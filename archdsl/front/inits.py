@@ -13,13 +13,15 @@ from .. import ops
 from ..errors import ArchError, Diagnostics, did_you_mean
 from ..ir import Scope
 from ..lang import ast as S
-from ..passes.init import INIT_OPS, SCHEMES
+from ..ops.init import SCHEMES
 
 _INIT_CHOICES = {  # the string arguments of torch.nn.init
     "mode": ("fan_in", "fan_out"),
     "nonlinearity": ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                      "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu"),
 }
+# the ops an init declaration can reach: those with a weight PyTorch initialises
+INIT_OPS = ops.with_trait(ops.Trait.INITIALISABLE)
 _INIT_REACH = f"init reaches {', '.join(INIT_OPS)}, or a layer by its label"
 
 

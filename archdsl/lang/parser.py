@@ -22,6 +22,7 @@ from lark.lexer import LexerThread
 from lark.parsers.lalr_parser import _Parser
 
 from . import lexicon as L
+from .. import files
 from ..errors import ArchError, Span
 from .ast import (
     Arg, Assign, Attr, BinOp, BlockDef, Bool, BoolOp, Call, Container, Expr, For, Func, If, Import, Index, InName,
@@ -404,16 +405,8 @@ class _Brackets:
 
 
 def check_size(text: str, file: str, truncated: bool = False) -> None:
-    """Refuse a source longer than MAX_SOURCE_BYTES, pointing at where it crosses the limit.
-
-    ``truncated``: ``text`` is what fits of a longer file.
-    """
-    if len(text) > MAX_SOURCE_BYTES or truncated:
-        n = min(len(text), MAX_SOURCE_BYTES)
-        line = text.count("\n", 0, n) + 1
-        col = n - (text.rfind("\n", 0, n) + 1) + 1
-        raise ArchError(f"source longer than {MAX_SOURCE_BYTES} bytes", Span(file, line, col),
-                        "archdsl reads at most this much; split the file or raise --max-source-bytes")
+    """Refuse a source longer than MAX_SOURCE_BYTES (``files.check_size`` with this module's limit)."""
+    files.check_size(text, file, MAX_SOURCE_BYTES, truncated)
 
 
 def _parse(text: str, start: str, file: str):
@@ -446,9 +439,9 @@ def parse(text: str, file: str = "<string>") -> Program:
     try:
         return _parse(text, "start", file)
     except UnexpectedInput as err:
-        from .syntax_errors import syntax_error  # the explanations need this module's parser
+        from .syntax_errors import syntax_error  # only when a parse fails
 
-        raise syntax_error(err, file, text) from None
+        raise syntax_error(err, file, text, parser()) from None
 
 
 def parse_expr(text: str, file: str = "<string>", line: int = 1, col: int = 1) -> Expr:

@@ -15,7 +15,6 @@ from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..errors import ArchError, Diagnostic, Span, source_lines
-from .parser import parse_expr, parser
 
 # What each terminal looks like to a person (lark names them LPAR, RSQB, ...).
 _TOKEN_WORDS = {
@@ -30,8 +29,16 @@ _CLOSER = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 _BLANKS = re.compile(r"[ \t]*")
 
 
-def syntax_error(err: UnexpectedInput, file: str, text: str) -> ArchError:
+_LARK: list = []  # the parser's Lark object, handed in by parser.parse (this module never imports it)
+
+
+def parser():
+    return _LARK[0]
+
+
+def syntax_error(err: UnexpectedInput, file: str, text: str, lark) -> ArchError:
     """The diagnostic for the syntax error ``err`` in ``text``."""
+    _LARK[:] = [lark]
     line, col = max(err.line, 1), max(err.column, 1)
     if isinstance(err, UnexpectedCharacters):
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
@@ -188,8 +195,8 @@ def _repeat_count(f: _Failure) -> Diagnostic | None:
     if not count or f.tok.start_pos >= start + len(count):
         return None  # the count is fine: what follows it is the mistake
     try:
-        parse_expr(count)
-    except ArchError:
+        parser().parse(count, start="expr")
+    except Exception:  # any reason it does not parse as an expression: no hint
         return None
     return Diagnostic("error", "a repeat count is a number, a name or an expression in brackets",
                       f.span_of(start, start + len(count)), f"write `* ({count})`")

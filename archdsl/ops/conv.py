@@ -1,31 +1,50 @@
 """Convolutions and fully connected layers."""
 from __future__ import annotations
 
-from . import Attr, OpError, OpSpec, Weight, conv_dim, fmt_shape, need_rank, pair, register
+from .arith import conv_dim, fmt_shape, need_rank, one, pair, torch_kwargs
+from .spec import (RF, Attr, Example, OpError, OpSpec, Style, TorchSpec, Trait, Weight, label_kernel,
+                   label_stride, register)
 
-_CONV_HINT = None
+# conv, conv_transpose and linear write a fresh tensor, and init declarations reach their weights
+_LAYER = frozenset({Trait.FRESH_OUTPUT, Trait.INITIALISABLE})
 
 
-def _same_pad(a: dict) -> None:
-    """Resolve ``pad="same"`` to a number (symmetric padding only, as PyTorch does)."""
+def _bias(a, ins, shape) -> list[Weight]:
+    return [Weight("bias", shape, role="bias")] if a["bias"] else []
+
+
+def _conv_label(op: str, a: dict, ins: list) -> str:
+    text = f"{op} {label_kernel(a['kernel'])}{label_stride(a['stride'])}, {a['out']}"
+    groups = a.get("groups", 1)
+    if groups != 1:
+        depthwise = ins and len(ins[0]) == 3 and groups == ins[0][0]
+        text += ", depthwise" if depthwise else f", groups {groups}"
+    if pair(a.get("dilation", 1)) != (1, 1):
+        text += f", dilation {label_kernel(a['dilation'])}"
+    return text
+
+
+# ------------------------------------------------------------------------------------- conv
+
+
+def _conv_normalize(a, ins):
+    """Pairs for the window attributes; ``pad="same"`` resolved to a number (symmetric padding
+    only, as PyTorch does)."""
+    a = {**a, **{key: pair(a[key]) for key in ("kernel", "stride", "dilation")}}
     if a["pad"] != "same":
-        a["pad"] = pair(a["pad"])
-        return
+        return {**a, "pad": pair(a["pad"])}
     pads = []
-    for k, d, s in zip(a["kernel"], a["dilation"], a["stride"]):
+    for k, d in zip(a["kernel"], a["dilation"]):
         eff = d * (k - 1) + 1
         if eff % 2 == 0:
             raise OpError(f'pad="same" needs an odd effective kernel, got {eff}',
                           "pad explicitly with pad(...) before the conv")
         pads.append((eff - 1) // 2)
-    a["pad"] = tuple(pads)
+    return {**a, "pad": tuple(pads)}
 
 
 def _conv_shape(a, ins):
     c, h, w = need_rank(ins, 3, "conv", "conv works on images; reshape the input to [C, H, W]")
-    for key in ("kernel", "stride", "dilation"):
-        a[key] = pair(a[key])
-    _same_pad(a)
     g = a["groups"]
     if isinstance(c, int) and c % g:
         raise OpError(f"conv groups={g} does not divide the {c} input channels",
@@ -33,15 +52,13 @@ def _conv_shape(a, ins):
     if a["out"] % g:
         raise OpError(f"conv groups={g} does not divide the {a['out']} output channels")
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = a["kernel"], a["stride"], a["pad"], a["dilation"]
-    return [(a["out"], conv_dim(h, kh, sh, ph, dh), conv_dim(w, kw, sw, pw, dw, axis="width"))]
+    notes: list = []
+    out = (a["out"], conv_dim(h, kh, sh, ph, dh, notes=notes), conv_dim(w, kw, sw, pw, dw, axis="width", notes=notes))
+    return [out], notes
 
 
 def _conv_weights(a, ins):
-    c = ins[0][0]
-    ws = [Weight("weight", (a["out"], c // a["groups"], *a["kernel"]))]
-    if a["bias"]:
-        ws.append(Weight("bias", (a["out"],), role="bias"))
-    return ws
+    return [Weight("weight", (a["out"], ins[0][0] // a["groups"], *a["kernel"]))] + _bias(a, ins, (a["out"],))
 
 
 def _conv_macs(a, ins, outs):
@@ -52,46 +69,58 @@ def _conv_macs(a, ins, outs):
     return o[0] * o[1] * o[2] * (ins[0][0] // a["groups"]) * kh * kw
 
 
-def _kw(a, names_defaults) -> str:
-    """Keyword arguments that differ from PyTorch's defaults, in PyTorch's spelling."""
-    parts = []
-    for key, torch_name, default in names_defaults:
-        v = a[key]
-        if isinstance(v, tuple) and len(set(v)) == 1:
-            v = v[0]
-        if v != default:
-            parts.append(f"{torch_name}={v!r}")
-    return "".join(", " + p for p in parts)
+def _conv_args(a, ins):
+    return {"in_channels": ins[0][0], "out_channels": a["out"], "kernel_size": one(a["kernel"]),
+            **torch_kwargs(a, [("stride", "stride", 1), ("pad", "padding", 0), ("dilation", "dilation", 1),
+                      ("groups", "groups", 1), ("bias", "bias", True)])}
 
 
-def _k(v):
-    return v[0] if isinstance(v, tuple) and len(set(v)) == 1 else v
+def _spatial(a, key="pad") -> list[int]:
+    ph, pw = a[key]
+    return [ph, pw, ph, pw]
 
 
-def _conv_torch(a, ins):
-    extra = _kw(a, [("stride", "stride", 1), ("pad", "padding", 0), ("dilation", "dilation", 1),
-                    ("groups", "groups", 1), ("bias", "bias", True)])
-    return f"nn.Conv2d({ins[0][0]}, {a['out']}, kernel_size={_k(a['kernel'])!r}{extra})"
-
-
-def _conv_rf(a):
-    return (a["dilation"][0] * (a["kernel"][0] - 1) + 1, a["stride"][0])
+def _conv_onnx(e, n, xs):
+    a = n.attrs
+    ins = [xs[0], e.weight(n, "weight")]
+    bias = e.weight(n, "bias")  # also present when a batch norm was folded into this conv
+    if bias:
+        ins.append(bias)
+    return [e.op("Conv", ins, kernel_shape=list(a["kernel"]), strides=list(a["stride"]), pads=_spatial(a),
+                 dilations=list(a["dilation"]), group=a["groups"])]
 
 
 register(OpSpec(
     "conv",
-    (Attr("out", "int", doc="output channels", minimum=1), Attr("kernel", "pair", doc="kernel size, int or (kh, kw)"),
-     Attr("stride", "pair", 1), Attr("pad", "pad", 0, doc='int, (ph, pw) or "same"'),
-     Attr("dilation", "pair", 1), Attr("groups", "int", 1, minimum=1), Attr("bias", "bool", True)),
-    "2-D convolution (nn.Conv2d).", _conv_shape, _conv_weights, _conv_macs, _conv_rf,
-    torch_module=_conv_torch, family="conv", example="conv(64, 3, stride=2, pad=1, bias=false)",
-    rule="[C, H, W] -> [out, (H + 2*pad - dilation*(kernel-1) - 1) // stride + 1, same for W]"), weighted=True)
+    (Attr("out", "int", doc="output channels", minimum=1),
+     Attr("kernel", "pair", doc="kernel size, int or (kh, kw)", minimum=1),
+     Attr("stride", "pair", 1, minimum=1), Attr("pad", "pad", 0, doc='int, (ph, pw) or "same"'),
+     Attr("dilation", "pair", 1, minimum=1), Attr("groups", "int", 1, minimum=1), Attr("bias", "bool", True)),
+    "2-D convolution (nn.Conv2d).", _conv_shape, family="conv", normalize=_conv_normalize,
+    weights=_conv_weights, macs=_conv_macs,
+    rf=lambda a: RF.window(a["dilation"][0] * (a["kernel"][0] - 1) + 1, a["stride"][0]),
+    traits=_LAYER | {Trait.FOLD_TARGET},
+    torch=TorchSpec("nn.Conv2d", _conv_args, positional=2,
+                    defaults={"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}),
+    onnx=_conv_onnx, label=_conv_label,
+    example="conv(64, 3, stride=2, pad=1, bias=false)",
+    examples=(Example("conv(6, 3)"),
+              Example("conv(6, 3, stride=2, pad=1, dilation=1, bias=false)", id="conv_strided"),
+              Example("conv(8, (3, 5), pad=(2, 1), dilation=(2, 1), groups=2)", id="conv_dilated_groups"),
+              Example('conv(4, 5, pad="same")', id="conv_same"),
+              Example("conv(4, 3, pad=1, groups=4)", id="conv_depthwise")),
+    rule="[C, H, W] -> [out, (H + 2*pad - dilation*(kernel-1) - 1) // stride + 1, same for W]"))
+
+
+# ------------------------------------------------------------------------------------- conv_transpose
+
+
+def _convt_normalize(a, ins):
+    return {**a, **{key: pair(a[key]) for key in ("kernel", "stride", "pad", "output_padding", "dilation")}}
 
 
 def _convt_shape(a, ins):
     c, h, w = need_rank(ins, 3, "conv_transpose")
-    for key in ("kernel", "stride", "pad", "output_padding", "dilation"):
-        a[key] = pair(a[key])
     g = a["groups"]
     if isinstance(c, int) and c % g:
         raise OpError(f"conv_transpose groups={g} does not divide the {c} input channels")
@@ -105,14 +134,11 @@ def _convt_shape(a, ins):
                        f"{d * (k - 1) + op + 1 - 2 * p:+d}")
         else:
             out.append((size - 1) * s - 2 * p + d * (k - 1) + op + 1)
-    return [tuple(out)]
+    return [tuple(out)], []
 
 
 def _convt_weights(a, ins):
-    ws = [Weight("weight", (ins[0][0], a["out"] // a["groups"], *a["kernel"]))]
-    if a["bias"]:
-        ws.append(Weight("bias", (a["out"],), role="bias"))
-    return ws
+    return [Weight("weight", (ins[0][0], a["out"] // a["groups"], *a["kernel"]))] + _bias(a, ins, (a["out"],))
 
 
 def _convt_macs(a, ins, outs):
@@ -123,24 +149,57 @@ def _convt_macs(a, ins, outs):
     return c * h * w * (a["out"] // a["groups"]) * kh * kw
 
 
-def _convt_torch(a, ins):
-    extra = _kw(a, [("stride", "stride", 1), ("pad", "padding", 0),
-                    ("output_padding", "output_padding", 0), ("groups", "groups", 1),
-                    ("bias", "bias", True), ("dilation", "dilation", 1)])
-    return f"nn.ConvTranspose2d({ins[0][0]}, {a['out']}, kernel_size={_k(a['kernel'])!r}{extra})"
+def _convt_args(a, ins):
+    return {"in_channels": ins[0][0], "out_channels": a["out"], "kernel_size": one(a["kernel"]),
+            **torch_kwargs(a, [("stride", "stride", 1), ("pad", "padding", 0), ("output_padding", "output_padding", 0),
+                      ("groups", "groups", 1), ("bias", "bias", True), ("dilation", "dilation", 1)])}
+
+
+def _convt_onnx(e, n, xs):
+    """PyTorch's output_padding grows the end of each axis; ONNX runtimes refuse output_padding
+    >= stride (which PyTorch allows below the dilation), so it is spelt with pads: first it cancels
+    end padding; what is left stays output_padding if below the stride, else an explicit Pad of
+    the output (those rows and columns get no input, only the bias, which is then added after)."""
+    a = n.attrs
+    w, bias = e.weight(n, "weight"), e.weight(n, "bias")
+    (ph, pw), (oh, ow) = a["pad"], a["output_padding"]
+    end = [max(ph - oh, 0), max(pw - ow, 0)]
+    grow = [max(oh - ph, 0), max(ow - pw, 0)]
+    attrs = dict(kernel_shape=list(a["kernel"]), strides=list(a["stride"]), pads=[ph, pw, *end],
+                 dilations=list(a["dilation"]), group=a["groups"])
+    if all(g < s for g, s in zip(grow, a["stride"])):
+        if any(grow):
+            attrs["output_padding"] = grow
+        return [e.op("ConvTranspose", [xs[0], w] + ([bias] if bias else []), **attrs)]
+    y = e.op("ConvTranspose", [xs[0], w], **attrs)
+    y = e.op("Pad", [y, e.ints([0, 0, 0, 0, 0, 0, *grow])])
+    if bias:
+        y = e.op("Add", [y, e.op("Unsqueeze", [bias, e.ints([1, 2])])])
+    return [y]
 
 
 register(OpSpec(
     "conv_transpose",
-    (Attr("out", minimum=1), Attr("kernel", "pair"), Attr("stride", "pair", 1), Attr("pad", "pair", 0),
-     Attr("output_padding", "pair", 0), Attr("dilation", "pair", 1), Attr("groups", "int", 1, minimum=1),
-     Attr("bias", "bool", True)),
+    (Attr("out", minimum=1), Attr("kernel", "pair", minimum=1), Attr("stride", "pair", 1, minimum=1),
+     Attr("pad", "pair", 0), Attr("output_padding", "pair", 0), Attr("dilation", "pair", 1, minimum=1),
+     Attr("groups", "int", 1, minimum=1), Attr("bias", "bool", True)),
     "Transposed 2-D convolution (nn.ConvTranspose2d), the learnable upsampling of FCN and U-Net.",
-    _convt_shape, _convt_weights, _convt_macs,
-    lambda a: (a["dilation"][0] * (a["kernel"][0] - 1) + 1, 1 / a["stride"][0]),
-    torch_module=_convt_torch, family="conv", example="conv_transpose(64, 2, stride=2)",
-    rule="[C, H, W] -> [out, (H-1)*stride - 2*pad + dilation*(kernel-1) + output_padding + 1, ...]"),
-    weighted=True)
+    _convt_shape, family="conv", normalize=_convt_normalize, weights=_convt_weights, macs=_convt_macs,
+    rf=lambda a: RF.window(a["dilation"][0] * (a["kernel"][0] - 1) + 1, 1 / a["stride"][0]),
+    traits=_LAYER,
+    torch=TorchSpec("nn.ConvTranspose2d", _convt_args, positional=2,
+                    defaults={"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True,
+                              "dilation": 1}),
+    onnx=_convt_onnx, label=_conv_label, example="conv_transpose(64, 2, stride=2)",
+    examples=(Example("conv_transpose(3, 3, stride=2, pad=1, output_padding=1)"),
+              Example("conv_transpose(6, (2, 3), stride=(2, 1), groups=2, bias=false)", id="conv_transpose_groups"),
+              # dilation changes the output size and, with groups, the MACs (a blind spot once)
+              Example("conv_transpose(6, 3, stride=2, pad=1, output_padding=1, dilation=2, groups=2)",
+                      id="conv_transpose_dilated")),
+    rule="[C, H, W] -> [out, (H-1)*stride - 2*pad + dilation*(kernel-1) + output_padding + 1, ...]"))
+
+
+# ------------------------------------------------------------------------------------- linear
 
 
 def _linear_shape(a, ins):
@@ -158,14 +217,7 @@ def _linear_shape(a, ins):
     if not isinstance(s[-1], int):
         raise OpError(f"linear needs a known number of input features, got {s[-1]}",
                       "pool to a fixed size first, e.g. adaptive_avgpool(1)")
-    return [(*s[:-1], a["out"])]
-
-
-def _linear_weights(a, ins):
-    ws = [Weight("weight", (a["out"], ins[0][-1]))]
-    if a["bias"]:
-        ws.append(Weight("bias", (a["out"],), role="bias"))
-    return ws
+    return [(*s[:-1], a["out"])], []
 
 
 def _linear_macs(a, ins, outs):
@@ -175,9 +227,25 @@ def _linear_macs(a, ins, outs):
     return rows * ins[0][-1] * a["out"]
 
 
+def _linear_onnx(e, n, xs):
+    w, b = e.weight(n, "weight"), e.weight(n, "bias")
+    if len(e.in_shape(n)) == 1:  # [batch, F]: one Gemm
+        return [e.op("Gemm", [xs[0], w] + ([b] if b else []), transB=1)]
+    y = e.op("MatMul", [xs[0], e.op("Transpose", [w], perm=[1, 0])])
+    return [e.op("Add", [y, b]) if b else y]
+
+
 register(OpSpec(
     "linear", (Attr("out", doc="output features", minimum=1), Attr("bias", "bool", True)),
-    "Fully connected layer (nn.Linear) on the last dimension.", _linear_shape, _linear_weights,
-    _linear_macs, None,
-    torch_module=lambda a, ins: f"nn.Linear({ins[0][-1]}, {a['out']}{'' if a['bias'] else ', bias=False'})",
-    family="conv", example="linear(4096)", rule="[..., F] -> [..., out]"), weighted=True)
+    "Fully connected layer (nn.Linear) on the last dimension.", _linear_shape, family="conv",
+    weights=lambda a, ins: [Weight("weight", (a["out"], ins[0][-1]))] + _bias(a, ins, (a["out"],)),
+    macs=_linear_macs, traits=_LAYER,
+    torch=TorchSpec("nn.Linear", lambda a, ins: {"in_features": ins[0][-1], "out_features": a["out"],
+                                                  **({} if a["bias"] else {"bias": False})},
+                    positional=2, defaults={"bias": True}),
+    onnx=_linear_onnx, label=lambda op, a, ins: f"linear {a['out']}", style=Style.LINEAR,
+    example="linear(4096)",
+    examples=(Example("flatten -> linear(5)", id="linear_gemm"),
+              Example("linear(3)", (5, 7), id="linear_matmul"),  # [L, F]: MACs count every row
+              Example("linear(3, bias=false)", (6, 7), id="linear_matmul_nobias")),
+    rule="[..., F] -> [..., out]"))

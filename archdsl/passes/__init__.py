@@ -1,1 +1,1 @@
-"""Passes over the graph IR: costs, memory, receptive fields, initialisation."""
+"""Passes over the graph IR: costs, memory and receptive fields."""

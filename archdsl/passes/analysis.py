@@ -7,12 +7,8 @@ from dataclasses import asdict, dataclass
 
 from .. import ops
 from ..ir import Network, Node
-from ..ops import fmt_shape, numel
+from ..ops import RFKind, Trait, fmt_shape, numel
 
-# Ops whose output can share its input's memory (in-place activations, views): they add no
-# activation memory, the convention of the course notes' VGG table.
-ALIASING = {n for n, s in ops.REGISTRY.items() if s.family == "act"} | {
-    "dropout", "identity", "flatten", "reshape", "chunk", "permute"}
 BYTES = 4  # float32
 
 
@@ -132,7 +128,9 @@ def node_macs(net: Network, n: Node) -> int:
 
 
 def node_activations(n: Node) -> int:
-    if n.op in ALIASING:
+    """Values written by the node's outputs.  An op whose output can share its input's memory (an
+    in-place activation, a view) adds none: the convention of the course notes' VGG table."""
+    if ops.REGISTRY[n.op].has(Trait.ALIASES_INPUT):
         return 0
     return sum(numel(s) or 0 for s in n.shapes)
 
@@ -152,18 +150,15 @@ def receptive_fields(net: Network) -> dict[int, tuple[float, float] | str]:
             rf[n.id] = "global"
             continue
         size, jump = max(ins, key=lambda r: (r[0], r[1]))
-        contrib = spec.rf(n.attrs) if spec.rf else None
-        if contrib == "global":
+        contrib = spec.rf(n.attrs)
+        if contrib.kind is RFKind.GLOBAL:
             rf[n.id] = "global"
-        elif contrib == "resample":  # a resize to a size: output pixels are in_h / out_h input pixels apart
+        elif contrib.kind is RFKind.RESAMPLE:  # a resize to a size: output pixels are in_h / out_h input pixels apart
             h_in, h_out = net.shape_of(n.inputs[0])[-2], n.shapes[0][-2]
             known = isinstance(h_in, int) and isinstance(h_out, int)
             rf[n.id] = (size, jump * h_in / h_out) if known else (size, jump)
-        elif contrib is None:
-            rf[n.id] = (size, jump)
         else:
-            k, s = contrib
-            rf[n.id] = (size + (k - 1) * jump, jump * s)
+            rf[n.id] = (size + (contrib.kernel - 1) * jump, jump * contrib.stride)
     return rf
 
 

@@ -25,7 +25,7 @@ FAMILIES = {  # family -> heading, in reading order
 }
 
 KINDS = {
-    "int": "int", "float": "float", "bool": "bool", "str": "string", "axis": "int (axis)",
+    "int": "int", "float": "float", "number": "float", "bool": "bool", "str": "string", "axis": "int (axis)",
     "pair": "int or (h, w)", "pad": 'int, (h, w) or "same"', "ints": "tuple of ints",
 }
 

@@ -6,8 +6,9 @@ declaration an op keeps PyTorch's own default initialisation.
 """
 from __future__ import annotations
 
-# the ops an init declaration can reach: those with a weight PyTorch initialises
-INIT_OPS = ("conv", "conv_transpose", "linear", "bn", "group_norm", "layer_norm")
+import math
+
+from ..errors import ArchError
 
 # scheme -> the arguments it accepts
 SCHEMES: dict[str, tuple[str, ...]] = {
@@ -38,3 +39,18 @@ def torch_statements(scheme: str, args: dict, target: str) -> list[str]:
         lines.append(f"if {target}.bias is not None:")
         lines.append(f"    nn.init.constant_({target}.bias, {args['bias']!r})")
     return lines
+
+
+def gain(nonlinearity: str, a) -> float:
+    """``torch.nn.init.calculate_gain``: the numpy initialisation of the ONNX backend follows it."""
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                        "conv_transpose3d", "sigmoid"):
+        return 1.0
+    table = {"tanh": 5 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
+    if nonlinearity in table:
+        return table[nonlinearity]
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if a is None else a
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    raise ArchError(f"unknown nonlinearity '{nonlinearity}' in an init declaration",
+                    hint="linear, sigmoid, tanh, relu, leaky_relu or selu")
