@@ -1,4 +1,4 @@
-"""The long fuzzing run of issue 8: the strategies of tests/test_fuzz.py, many cases, in parallel.
+"""The long fuzzing run of issue 8: the strategies of tests/robustness/test_fuzz.py, many cases, in parallel.
 
     python bench/fuzz_long.py [--cases 24000] [--jobs 2] [--seed 0]
 

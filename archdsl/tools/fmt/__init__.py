@@ -1,7 +1,7 @@
 """``archdsl fmt``: the one canonical layout of ``.arch`` source, comments kept.
 
 ``printer.py`` prints the AST; ``comments.py`` puts the source's comments and blank lines back.
-:func:`format_source` is idempotent and never changes the AST (tests/test_fmt.py checks both).
+:func:`format_source` is idempotent and never changes the AST (tests/tools/test_fmt.py checks both).
 """
 from __future__ import annotations
 

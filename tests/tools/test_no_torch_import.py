@@ -1,6 +1,6 @@
 """`check`, `summary`, `graph` and `compile --target torch` never import torch.
 
-tests/test_torch_backend.py runs check, summary and compile --target torch on a small file in one
+tests/backends/test_torch_backend.py runs check, summary and compile --target torch on a small file in one
 process; these tests add what it leaves out: `graph` in every format, the `--json` and `--depth`
 paths, the Python API on a zoo file, and a fresh process per command through ``python -m archdsl``
 (the way a user runs it), with the stack of the first import of torch in the failure message.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESNET = str(ROOT / "examples" / "resnet.arch")
 DENSENET = str(ROOT / "examples" / "densenet.arch")
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import pytest
-from test_onnx import EXAMPLES, assert_shapes_agree, parity
+from onnx_parity import assert_shapes_agree, parity
 
 import archdsl
 from archdsl.errors import ArchError
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")

@@ -22,7 +22,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx_parity import (RTOL, assert_shapes_agree, feeds, one_op, parity, randomise, rel_error,  # noqa: E402
                          run_ort, torch_outputs)
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 # ------------------------------------------------------------------------------------- one op each
@@ -342,7 +342,7 @@ def test_to_onnx_api(small, tmp_path):
 
 
 def test_random_networks_agree_in_onnxruntime():
-    """The PyTorch backend's random networks (tests/test_property.py) agree in onnxruntime too."""
+    """The PyTorch backend's random networks (tests/robustness/test_property.py) agree in onnxruntime too."""
     import tempfile
 
     hypothesis = pytest.importorskip("hypothesis")

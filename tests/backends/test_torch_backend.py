@@ -12,7 +12,7 @@ import torch
 import archdsl
 from archdsl.backends.torch import generate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "torch"
 
 LENET = """

@@ -26,7 +26,7 @@ from archdsl.backends.torch import generate
 from archdsl.tools.cli import main
 from codecheck import check_generated
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = {p.name: p.read_text() for p in sorted((ROOT / "examples").glob("*.arch"))}
 CASE_SECONDS = 30  # a case that runs longer is a hang
 # The torch backend's forward() is quadratic in the nodes of one scope (docs/robustness.md):

@@ -18,7 +18,7 @@ from archdsl import ops
 from archdsl.tools.cli import main
 from archdsl.tools.fmt import format_source
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
 LANGUAGE = ROOT / "docs" / "language.md"
 VSCODE = ROOT / "editors" / "vscode"

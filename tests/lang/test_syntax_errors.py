@@ -16,7 +16,7 @@ from archdsl.lang import parser as P
 from archdsl.errors import ArchError, Diagnostics
 from archdsl.tools.highlight import render_diagnostics
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = {p.name: p.read_text() for p in sorted((ROOT / "examples").glob("*.arch"))}
 HEAD = "network n() {\n    input x: [3, 8, 8]\n"
 

@@ -176,7 +176,7 @@ def test_ops_suggests_for_pytorch_spellings(name, fix, capsys):
 
 # ------------------------------------------------------------------ the reference says the same
 
-LANGUAGE = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text(encoding="utf-8")
+LANGUAGE = (Path(__file__).resolve().parents[2] / "docs" / "language.md").read_text(encoding="utf-8")
 
 
 def test_language_reference_example_of_in_and_flow_computes_what_its_comments_say():

@@ -2,7 +2,7 @@
 the missing-Graphviz path and the ``archdsl graph`` command.
 
 Regenerate the goldens (and the pictures under docs/img) with
-``ARCHDSL_REGEN=1 python -m pytest tests/test_graph.py`` and review the diff.
+``ARCHDSL_REGEN=1 python -m pytest tests/backends/test_graph.py`` and review the diff.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from archdsl.passes.analysis import summarize
 from archdsl.backends import graph
 from archdsl.tools.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "graph"
 EXAMPLES = ROOT / "examples"
 DOCS_IMG = ROOT / "docs" / "img"

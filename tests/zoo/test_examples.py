@@ -8,7 +8,7 @@ import pytest
 import archdsl
 from archdsl.tools.cli import main
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.arch"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.arch"))
 NETWORKS = [(p, name) for p in EXAMPLES for name in archdsl.load(p).networks]
 
 
@@ -50,6 +50,6 @@ def test_real_output_shape_equals_inferred(path, name):
 def test_zoo_doc_is_up_to_date():
     import runpy
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     gen = runpy.run_path(str(root / "scripts" / "gen_zoo.py"))
     assert (root / "docs" / "zoo.md").read_text() == gen["render"](), "run: python scripts/gen_zoo.py"

@@ -11,7 +11,7 @@ import pytest
 
 from archdsl.tools.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESNET = str(ROOT / "examples" / "resnet.arch")
 LENET = str(ROOT / "examples" / "lenet5.arch")
 

@@ -11,7 +11,7 @@ import math
 
 import onnx
 import pytest
-from test_onnx import assert_shapes_agree, feeds, one_op, randomise, rel_error, run_ort, torch_outputs
+from onnx_parity import assert_shapes_agree, feeds, one_op, randomise, rel_error, run_ort, torch_outputs
 
 import archdsl
 from archdsl.backends.onnx import export

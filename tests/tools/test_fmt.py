@@ -22,7 +22,7 @@ from archdsl.errors import Span
 from archdsl.lang.lexicon import KEYWORDS
 from archdsl.tools.fmt import comments, format_program, format_source, strip_spans, tokens
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.arch"))
 
 
@@ -314,7 +314,7 @@ def test_examples_are_in_canonical_layout():
 
     from archdsl.tools.cli import main
 
-    files = sorted(str(p) for p in (Path(__file__).resolve().parent.parent / "examples").glob("*.arch"))
+    files = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "examples").glob("*.arch"))
     assert main(["fmt", "--check", *files]) == 0
 
 

@@ -1,6 +1,6 @@
 """Every diagnostic, exercised by a deliberately broken file with a golden expected message.
 
-Regenerate the goldens with ``ARCHDSL_REGEN=1 python -m pytest tests/test_diagnostics.py`` and
+Regenerate the goldens with ``ARCHDSL_REGEN=1 python -m pytest tests/front/test_diagnostics.py`` and
 review the diff.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from archdsl.tools.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BROKEN = sorted((ROOT / "tests" / "broken").glob("*.arch"))
 CASES = [(p, []) for p in BROKEN] + [(ROOT / "tests" / "broken" / "uneven_tiling.arch", ["--strict"])]
 

@@ -22,7 +22,7 @@ from archdsl.backends.torch import generate
 from archdsl.tools.cli import main
 from codecheck import check_generated
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEAD = "network n() {\n    input x: [3, 32, 32]\n"
 TIME_BOUND = 5.0  # seconds of wall time per bomb
 
