@@ -118,7 +118,7 @@ def test_bombs_run_in_bounded_memory():
     """All bombs in one process whose address space is capped: a MemoryError would fail it."""
     script = textwrap.dedent("""
         import json, resource, sys, time
-        sys.path.insert(0, sys.argv[1])
+        sys.path[:0] = sys.argv[1:]  # this folder, and tests/ for the shared helpers
         from test_robustness import BOMBS, _elaborate_all
         cap = 1536 * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -132,7 +132,8 @@ def test_bombs_run_in_bounded_memory():
                 out[name] = ["MemoryError", 0]
         print(json.dumps(out))
     """)
-    r = subprocess.run([sys.executable, "-c", script, str(ROOT / "tests")], capture_output=True, text=True,
+    here = Path(__file__).resolve().parent
+    r = subprocess.run([sys.executable, "-c", script, str(here), str(here.parent)], capture_output=True, text=True,
                        timeout=600, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     results = json.loads(r.stdout.splitlines()[-1])
