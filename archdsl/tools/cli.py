@@ -64,21 +64,23 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from ..version import __version__
 
-    ap = argparse.ArgumentParser(prog="archdsl", description="Compile .arch network descriptions.")
+    # no abbreviations: `--dynamic` must not silently mean `--dynamic-batch`
+    ap = argparse.ArgumentParser(prog="archdsl", description="Compile .arch network descriptions.",
+                                 allow_abbrev=False)
     ap.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("check", help="parse and shape-check every network (or one with --network)")
+    p = sub.add_parser("check", allow_abbrev=False, help="parse and shape-check every network (or one with --network)")
     _common(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("summary", help="per-layer table: shape, params, MACs, memory, receptive field")
+    p = sub.add_parser("summary", allow_abbrev=False, help="per-layer table: shape, params, MACs, memory, receptive field")
     _common(p)
     p.add_argument("--depth", type=int, default=None, help="collapse modules deeper than this")
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("compile", help="emit a PyTorch module or an ONNX model")
+    p = sub.add_parser("compile", allow_abbrev=False, help="emit a PyTorch module or an ONNX model")
     _common(p)
     p.add_argument("--target", choices=("torch", "onnx"), default="torch")
     p.add_argument("-o", "--output", help="output file (torch: default stdout)")
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--functions", action="store_true", help="ONNX: keep each block as a local function")
     p.set_defaults(func=cmd_compile)
 
-    p = sub.add_parser("graph", help="draw the network: .svg .png .pdf .dot .mmd")
+    p = sub.add_parser("graph", allow_abbrev=False, help="draw the network: .svg .png .pdf .dot .mmd")
     _common(p)
     p.add_argument("-o", "--output", required=True, help="output file; the suffix picks the format")
     p.add_argument("--depth", type=int, default=None, help="collapse blocks deeper than this")
@@ -98,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resolution of a .png (default 192; Graphviz's own 96 blurs when zoomed)")
     p.set_defaults(func=cmd_graph)
 
-    p = sub.add_parser("fmt", help="rewrite files in the canonical layout (comments kept)")
+    p = sub.add_parser("fmt", allow_abbrev=False, help="rewrite files in the canonical layout (comments kept)")
     p.add_argument("files", nargs="+", metavar="FILE", help=".arch source files")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
     p.add_argument("--diff", action="store_true",
@@ -107,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"limit on the size of a file (default {MAX_SOURCE_BYTES})")
     p.set_defaults(func=cmd_fmt)
 
-    p = sub.add_parser("ops", help="the op reference: signature, defaults, shape rule, example")
+    p = sub.add_parser("ops", allow_abbrev=False, help="the op reference: signature, defaults, shape rule, example")
     p.add_argument("name", nargs="?", help="one op (default: all)")
     p.set_defaults(func=cmd_ops)
     return ap

@@ -101,3 +101,9 @@ def test_summary_rows_name_real_modules(file, network):
         assert r.path in modules or (last.startswith("<") and last.endswith(">")), r.path
     weighted = {name for name, m in modules.items() if any(True for _ in m.parameters(recurse=False))}
     assert weighted <= {r.path for r in rows}
+
+
+def test_no_abbreviated_options(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", LENET, "--target", "onnx", "-o", "x.onnx", "--dynamic"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --dynamic" in capsys.readouterr().err
