@@ -1,7 +1,6 @@
 """Normalisation and regularisation layers."""
 from __future__ import annotations
 
-import numpy as np
 
 from .arith import fmt_shape
 from .spec import (Attr, Example, OpError, OpSpec, Style, TorchSpec, Trait, Weight, label_num, register,
@@ -53,6 +52,7 @@ def _bn_args(a, ins):
 
 
 def _bn_onnx(e, n, xs):
+    import numpy as np  # only when lowering to ONNX: check and summary do not load numpy
     if e.folded(n):
         return [xs[0]]
     c = e.in_shape(n)[0]
@@ -159,6 +159,7 @@ def _gn_shape(a, ins):
 
 
 def _gn_onnx(e, n, xs):
+    import numpy as np  # only when lowering to ONNX: check and summary do not load numpy
     a = n.attrs
     g = a["groups"]
     w, b = e.weight(n, "weight"), e.weight(n, "bias")
@@ -198,6 +199,7 @@ def _in_shape(a, ins):
 
 
 def _in_onnx(e, n, xs):
+    import numpy as np  # only when lowering to ONNX: check and summary do not load numpy
     c = e.in_shape(n)[0]
     scale = e.weight(n, "weight") or e.const(np.ones(c))
     bias = e.weight(n, "bias") or e.const(np.zeros(c))

@@ -1,7 +1,6 @@
 """Pooling: windowed, adaptive and global."""
 from __future__ import annotations
 
-import numpy as np
 
 from .arith import conv_dim, known, need_rank, one, pair, torch_kwargs
 from .spec import GLOBAL, RF, Attr, Example, OpError, OpSpec, TorchSpec, Trait, label_kernel, label_stride, register
@@ -56,6 +55,7 @@ def _end_pads(e, n):
 
 
 def _maxpool_onnx(e, n, xs):
+    import numpy as np  # only when lowering to ONNX: check and summary do not load numpy
     a = n.attrs
     (ph, pw), extra = a["pad"], _end_pads(e, n)
     attrs = dict(kernel_shape=list(a["kernel"]), strides=list(a["stride"]))
@@ -149,6 +149,7 @@ def _windows(size: int, out: int) -> list[tuple[int, int]]:
 
 def _adaptive_onnx(kind: str):
     def lower(e, n, xs):
+        import numpy as np  # only when lowering to ONNX: check and summary do not load numpy
         from ..errors import ArchError
 
         oh, ow = n.attrs["size"]

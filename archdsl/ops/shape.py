@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from ..errors import ArchError
 from .arith import fmt_shape, known, need_rank, numel, pair
@@ -208,6 +207,7 @@ def _check_float32_scale(n, sizes, s) -> None:
     in double precision (of 0.7 and 90 it makes 62, onnxruntime 63; of 0.7 and 10, 7 and onnx 6).
     Sizes instead of scales would change the coordinates PyTorch uses (the scale, not out / in),
     so a scale on which they disagree is refused."""
+    import numpy as np  # only when lowering to ONNX: check and summary do not load numpy
     s32 = np.float32(s)
     hint = "use a scale that is exact in binary (1.5, 0.75, 1.25, 0.625) or give the output size=(h, w)"
     for d, out, axis in zip(sizes, n.shape[1:], ("height", "width")):

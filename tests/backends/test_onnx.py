@@ -347,7 +347,7 @@ def test_random_networks_agree_in_onnxruntime():
 
     hypothesis = pytest.importorskip("hypothesis")
     from hypothesis import strategies as st
-    from test_property import program
+    from networks import program
 
     @hypothesis.settings(max_examples=120, deadline=None, derandomize=True, database=None,
                          suppress_health_check=list(hypothesis.HealthCheck))
