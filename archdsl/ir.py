@@ -98,28 +98,49 @@ class Scope:
 
 @dataclass
 class Network:
-    """An elaborated network: the graph, its scopes, inputs and outputs, and the findings."""
+    """An elaborated network: its nodes, scopes, inputs and outputs, and the findings.
+
+    ``node_table`` holds the nodes by id in program order, which is a topological order; each
+    node's ``inputs`` are its edges.  ``graph`` is the same IR as a ``networkx.MultiDiGraph``, for
+    the passes that want graph algorithms: it is built on first use and kept, so the commands
+    that never need one (check, summary, compile) do not pay for importing networkx.
+    """
 
     name: str
     file: str
-    graph: nx.MultiDiGraph
+    node_table: dict[int, Node]
     root: Scope
     inputs: dict[str, Value]
     outputs: dict[str, Value]
     params: dict[str, Any]
     diagnostics: Diagnostics
     block_defs: dict[str, Any] = field(default_factory=dict)
+    _graph: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The IR as a networkx ``MultiDiGraph``: node id -> ``{"node": Node, "op", "path",
+        "shape"}``, and one edge per input of a node (``port``: the producer's output, ``index``:
+        the input's place), so a tensor used twice is two parallel edges."""
+        if self._graph is None:
+            import networkx as nx
+
+            g = nx.MultiDiGraph()
+            for n in self.node_table.values():
+                g.add_node(n.id, node=n, op=n.op, path=n.path, shape=n.shapes[0] if n.shapes else None)
+                g.add_edges_from((src, n.id, {"port": port, "index": i}) for i, (src, port) in enumerate(n.inputs))
+            self._graph = g
+        return self._graph
 
     # ----------------------------------------------------------------------- graph access
     def node(self, nid: int) -> Node:
-        return self.graph.nodes[nid]["node"]
+        return self.node_table[nid]
 
     @property
     def nodes(self) -> list[Node]:
-        """All nodes in topological (program) order.  Sorting the ids gives it, faster than
-        ``nx.topological_sort`` and always the same one (the generated code follows it)."""
-        nodes = self.graph.nodes
-        return [nodes[n]["node"] for n in sorted(nodes)]
+        """All nodes in topological (program) order: the order they were made in, always the
+        same one (the generated code follows it)."""
+        return list(self.node_table.values())
 
     def shape_of(self, value: Value) -> Shape:
         return self.node(value[0]).shapes[value[1]]

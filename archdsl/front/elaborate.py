@@ -67,10 +67,8 @@ class Elaborator(NodeVisitor):
 
     def __init__(self, mod: Module, diags: Diagnostics, max_nodes: int = DEFAULT_MAX_NODES,
                  strict: bool = False):
-        import networkx as nx  # ~80 ms: paid by the commands that elaborate, not by fmt or ops
-
         self.mod, self.diags, self.max_nodes, self.strict = mod, diags, max_nodes, strict
-        self.graph = nx.MultiDiGraph()  # node id -> {"node": Node, ...}; an edge per input of a node
+        self.node_table: dict[int, Node] = {}  # node id -> Node, in program order (ir.Network)
         self.namer = Namer()
         self.next_id = 0
         self.block_stack: list[str] = []
@@ -101,7 +99,7 @@ class Elaborator(NodeVisitor):
                 extra[k] = v  # e.g. symbolic input sizes: -D H=224
         root = Scope("network", "", None, netdef.span, block=params_from.name, args=dict(params))
         env = self.globals.child({**extra, **params})
-        net = Network(name, self.mod.file, self.graph, root, {}, {}, params, self.diags,
+        net = Network(name, self.mod.file, self.node_table, root, {}, {}, params, self.diags,
                       dict(self.mod.blocks))
         self.net = net
         ctx = _Ctx(root, env, Tensors())
@@ -608,9 +606,7 @@ class Elaborator(NodeVisitor):
             name, labeled = "", False
         node = Node(self.next_id, op, attrs, list(inputs), shapes, name, scope, span, labeled)
         self.next_id += 1
-        self.graph.add_node(node.id, node=node, op=op, path=node.path, shape=shapes[0] if shapes else None)
-        for i, (src, port) in enumerate(inputs):
-            self.graph.add_edge(src, node.id, port=port, index=i)
+        self.node_table[node.id] = node  # its inputs are its edges (ir.Network.graph)
         scope.items.append(node)
         return node
 
@@ -695,7 +691,7 @@ class Elaborator(NodeVisitor):
         return out
 
     def _shape(self, v: Value):
-        return self.graph.nodes[v[0]]["node"].shapes[v[1]]
+        return self.node_table[v[0]].shapes[v[1]]
 
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",

@@ -207,7 +207,7 @@ def summarize(net: Network, depth: int | None = None) -> Summary:
         "activation_bytes": sum(c[3] for c in costs) * BYTES, "param_bytes": total_p * BYTES,
         "input": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.inputs.items()),
         "output": ", ".join(f"{k} {fmt_shape(net.shape_of(v))}" for k, v in net.outputs.items()),
-        "nodes": len(net.graph),
+        "nodes": len(net.node_table),
     }
     return Summary(net.name, lambda: _rows(net, nodes, costs, depth), totals)
 

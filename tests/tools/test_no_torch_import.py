@@ -1,4 +1,6 @@
-"""`check`, `summary`, `graph` and `compile --target torch` never import torch.
+"""`check`, `summary`, `graph` and `compile --target torch` never import torch (nor networkx or
+numpy, which cost ~80 ms each at start-up: the IR builds its networkx graph only when a pass asks
+for it, and numpy is for the ONNX backend).
 
 tests/backends/test_torch_backend.py runs check, summary and compile --target torch on a small file in one
 process; these tests add what it leaves out: `graph` in every format, the `--json` and `--depth`
@@ -22,15 +24,16 @@ DENSENET = str(ROOT / "examples" / "densenet.arch")
 # torchvision or onnxruntime is in sys.modules at the end.
 PRELUDE = r"""
 import sys, traceback
+HEAVY = ("torch", "torchvision", "onnxruntime", "networkx", "numpy")
 first = []
 class Spy:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision", "onnxruntime") and not first:
+        if name.split(".")[0] in HEAVY and not first:
             first.append((name, "".join(traceback.format_stack()[:-1])))
         return None
 sys.meta_path.insert(0, Spy())
 def finish():
-    heavy = sorted(m for m in ("torch", "torchvision", "onnxruntime") if m in sys.modules)
+    heavy = sorted(m for m in HEAVY if m in sys.modules)
     if heavy or first:
         name, stack = first[0] if first else ("?", "")
         sys.exit(f"imported {heavy or name}; first import of {name!r} from:\n{stack}")
