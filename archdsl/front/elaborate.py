@@ -22,11 +22,12 @@ from ..lang import ast as S
 from ..lang.lexicon import CONTAINERS, MERGES
 from ..errors import ArchError, Diagnostics, Span, did_you_mean, source_lines
 from ..lang.expr import FAILED, Env, TensorView, evaluate
-from ..ir import Network, Node, Scope, Value
-from ..ops import OpError, fmt_shape
+from ..ir import Network, Scope, Value
+from ..ops import fmt_shape
 from . import calls, inits
 from .attrs import bind as attrs_of
 from .attrs import convert
+from .build import LimitError, GraphBuilder, check_elements
 from .flow import POISON
 from .flow import Abort as _Abort  # the names the walk has always used
 from .flow import is_multi as _is_multi
@@ -40,8 +41,6 @@ DEFAULT_MAX_NODES = 50_000  # graph nodes; ResNet-152 has ~500, ResNet-1202 (CIF
 STEPS_PER_NODE = 3  # statements, loop iterations, repetitions and block calls: 3 * max_nodes in all
 MAX_BLOCK_DEPTH = 64
 MAX_BODY_DEPTH = 64  # nested bodies (blocks, seqs, branches, loops, conditions) at run time
-MAX_TENSOR_ELEMENTS = 2 ** 32  # one activation or weight of one sample: 16 GiB in float32
-MAX_PARAMS = 2 ** 34  # parameters and buffers of a network: 64 GiB in float32
 FLOW = "flow"  # the tensor flowing into the stage being written (in a block, 'in' is the block's input)
 
 
@@ -50,10 +49,6 @@ class _Unknown(Exception):
 
     def __init__(self, name: str):
         self.name = name
-
-
-class LimitError(ArchError):
-    """A resource limit: elaboration stops at once instead of reporting it statement by statement."""
 
 
 @dataclass
@@ -70,15 +65,14 @@ class Elaborator(NodeVisitor):
     def __init__(self, mod: Module, diags: Diagnostics, max_nodes: int = DEFAULT_MAX_NODES,
                  strict: bool = False):
         self.mod, self.diags, self.max_nodes, self.strict = mod, diags, max_nodes, strict
-        self.node_table: dict[int, Node] = {}  # node id -> Node, in program order (ir.Network)
+        self.build = GraphBuilder(max_nodes, self._warn)
         self.namer = Namer()
-        self.next_id = 0
         self.block_stack: list[str] = []
         self.call_sites: list[tuple[str, Span]] = []
         self.label_inits: list[tuple[Scope, S.Init]] = []  # init LABEL declarations, checked at the end
         self.block_inputs: list[Value] = []  # 'in' inside the body of the innermost block being built
         self.failed: set[int] = set()  # id() of the scopes in or below which a statement failed
-        self.steps, self.depth, self.weights_total = 0, 0, 0
+        self.steps, self.depth = 0, 0
         self.globals = Env()
         for let in mod.lets:
             try:
@@ -101,7 +95,7 @@ class Elaborator(NodeVisitor):
                 extra[k] = v  # e.g. symbolic input sizes: -D H=224
         root = Scope("network", "", None, netdef.span, block=params_from.name, args=dict(params))
         env = self.globals.child({**extra, **params})
-        net = Network(name, self.mod.file, self.node_table, root, {}, {}, params, self.diags,
+        net = Network(name, self.mod.file, self.build.node_table, root, {}, {}, params, self.diags,
                       dict(self.mod.blocks))
         self.net = net
         ctx = _Ctx(root, env, Tensors())
@@ -232,7 +226,7 @@ class Elaborator(NodeVisitor):
                 raise _Abort()
             if _is_multi(v):
                 return None
-            return TensorView(self._shape(v), v)
+            return TensorView(self.build.shape(v), v)
         block_in = self._in(flow)
         if block_in == POISON and _uses_in(e):
             raise _Abort()
@@ -249,7 +243,7 @@ class Elaborator(NodeVisitor):
         return self.block_inputs[-1] if self.block_inputs else flow
 
     def _view(self, v) -> TensorView | None:
-        return None if v is None or v == POISON or _is_multi(v) else TensorView(self._shape(v), v)
+        return None if v is None or v == POISON or _is_multi(v) else TensorView(self.build.shape(v), v)
 
     def _warn_in(self, e, ctx: _Ctx, flow, value, tensor) -> None:
         """'in' inside a block once the flow has moved on: the two readings may differ."""
@@ -270,8 +264,8 @@ class Elaborator(NodeVisitor):
 
     def _warn_block_in(self, span: Span, flow, hint: str | None) -> None:
         name = self.call_sites[-1][0]
-        now = f"{len(flow)} tensors" if _is_multi(flow) else fmt_shape(self._shape(flow))
-        self._warn(f"'in' is the input of block '{name}' ({fmt_shape(self._shape(self.block_inputs[-1]))}), "
+        now = f"{len(flow)} tensors" if _is_multi(flow) else fmt_shape(self.build.shape(flow))
+        self._warn(f"'in' is the input of block '{name}' ({fmt_shape(self.build.shape(self.block_inputs[-1]))}), "
                    f"not the tensor flowing into this stage ({now})", span, hint)
 
     def _unknown_name(self, name: str, e, ctx: _Ctx) -> ArchError:
@@ -320,14 +314,14 @@ class Elaborator(NodeVisitor):
                 raise ArchError(f"input size {d} is absurdly large", stmt.dims.span, "sizes are limited to 2**24")
         if any(isinstance(d, str) for d in dims[:1]) and len(dims) == 3:
             raise ArchError("the channel count of an input must be known", stmt.dims.span)
-        _check_elements(dims, lambda: f"input {fmt_shape(dims)} has", stmt.dims.span)
+        check_elements(dims, lambda: f"input {fmt_shape(dims)} has", stmt.dims.span)
         if len(dims) == 3 and all(isinstance(d, int) for d in dims) and dims[2] in (1, 3, 4) \
                 and min(dims[0], dims[1]) >= 4 * dims[2]:  # [32, 32, 3]: an image channels last
             self._warn(f"input {stmt.name}: {fmt_shape(dims)} is read as {dims[0]} channels of "
                        f"{dims[1]}x{dims[2]} pixels", stmt.dims.span,
                        f"archdsl puts the channels first, as PyTorch does: write "
                        f"{fmt_shape((dims[2], dims[0], dims[1]))}")
-        node = self._node("input", {}, [], [tuple(dims)], ctx.scope, stmt.span, stmt.name, named=False)
+        node = self.build.node("input", {}, [], [tuple(dims)], ctx.scope, stmt.span, stmt.name)
         v = (node.id, 0)
         self.net.inputs[stmt.name] = v
         ctx.tensors.values[stmt.name] = v
@@ -507,55 +501,8 @@ class Elaborator(NodeVisitor):
         return self._op(name, attrs, [x, *refs], ctx, call.span, label)
 
     def _op(self, name: str, attrs: dict, inputs: list[Value], ctx: _Ctx, span: Span, label) -> Value:
-        spec = ops.REGISTRY[name]
-        in_shapes = [self._shape(v) for v in inputs]
-        try:
-            attrs = spec.normalize(attrs, in_shapes)
-            shapes, warnings = spec.shape(attrs, in_shapes)
-        except OpError as err:
-            raise ArchError(err.message, span, err.hint) from None
-        except _RULE_BUGS as err:  # a shape rule that misses a check: still a diagnostic, not a traceback
-            raise _rule_bug(name, err, span) from None
-        for msg, hint in _merge_axes(warnings):
-            self._warn(msg, span, hint)
-        for s in shapes:
-            for d in s:
-                if isinstance(d, int) and d <= 0:
-                    raise ArchError(f"{name} gives an empty tensor {fmt_shape(s)} from "
-                                    f"{' and '.join(fmt_shape(t) for t in in_shapes)}", span,
-                                    "the input is too small for this many downsampling steps")
-            _check_elements(s, lambda: f"{name} gives a tensor {fmt_shape(s)} of", span)
-        try:
-            weights = spec.weights(attrs, in_shapes)
-        except _RULE_BUGS as err:
-            raise _rule_bug(name, err, span) from None
-        for w in weights:
-            self.weights_total += _check_elements(
-                w.shape, lambda: f"{name} has a {w.name} {fmt_shape(w.shape)} of", span)
-        if self.weights_total > MAX_PARAMS:
-            raise LimitError(f"the network has more than {MAX_PARAMS:,} parameters and buffers", span,
-                             "archdsl refuses networks whose float32 weights would need over 64 GiB "
-                             "(elaborate.MAX_PARAMS)")
-        # merges are plain arithmetic in forward(): they own no module and take no index
-        named = spec.inputs != "many" or label is not None
-        node = self._node(name, attrs, inputs, shapes, ctx.scope, span, label, named=named, ctx=ctx)
-        if len(shapes) > 1:
-            return tuple((node.id, i) for i in range(len(shapes)))
-        return (node.id, 0)
-
-    def _node(self, op, attrs, inputs, shapes, scope, span, label, named, ctx=None) -> Node:
-        if self.next_id >= self.max_nodes:
-            raise LimitError(f"the network exceeds the limit of {self.max_nodes} nodes", span,
-                            "raise the limit with --max-nodes")
-        if named:
-            name, labeled = self._take_name(scope, label, ctx, span)
-        else:
-            name, labeled = "", False
-        node = Node(self.next_id, op, attrs, list(inputs), shapes, name, scope, span, labeled)
-        self.next_id += 1
-        self.node_table[node.id] = node  # its inputs are its edges (ir.Network.graph)
-        scope.items.append(node)
-        return node
+        return self.build.op(name, attrs, inputs, ctx.scope, span, label,
+                             lambda scope, label: self._take_name(scope, label, ctx, span))
 
     # ------------------------------------------------------------------ names and scopes
     def _take_name(self, scope: Scope, label, ctx, span) -> tuple[str, bool]:
@@ -636,45 +583,6 @@ class Elaborator(NodeVisitor):
         if scope is not None:
             scope.outputs = [out]
         return out
-
-    def _shape(self, v: Value):
-        return self.node_table[v[0]].shapes[v[1]]
-
-
-
-
-_RULE_BUGS = (ArithmeticError, TypeError, ValueError, IndexError, KeyError)
-
-
-def _rule_bug(op: str, err: Exception, span: Span) -> ArchError:
-    return ArchError(f"{op}: these arguments are not supported ({type(err).__name__}: {err})", span,
-                     "the op's checks missed this case; please report it")
-
-
-def _check_elements(shape, what, span: Span) -> int:
-    """The element count of ``shape`` (symbolic sizes count 1), refused above MAX_TENSOR_ELEMENTS;
-    ``what()`` says what the shape is, for the message (only formatted when there is one)."""
-    n = 1
-    for d in shape:
-        if isinstance(d, int):
-            n *= d
-    if n > MAX_TENSOR_ELEMENTS:
-        raise ArchError(f"{what()} {n:,} elements; the limit is {MAX_TENSOR_ELEMENTS:,}", span,
-                        "that would need over 16 GiB per sample in float32 (elaborate.MAX_TENSOR_ELEMENTS)")
-    return n
-
-
-def _merge_axes(warnings):
-    """One warning for both axes when height and width have the same problem."""
-    out: list[tuple[str, str | None]] = []
-    for msg, hint in warnings:
-        twin = msg.replace("the width", "the height")
-        if msg != twin and (twin, hint) in out:
-            out[out.index((twin, hint))] = (twin.replace("the height", "the height and width"), hint)
-        elif (msg, hint) not in out:
-            out.append((msg, hint))
-    return out
-
 
 def _walk(e):
     """``e`` and every expression inside it (function arguments and tuple items too)."""
