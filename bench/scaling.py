@@ -48,7 +48,7 @@ nodes = []
 elaborate = archdsl.ArchFile.elaborate
 def counting(self, *a, **k):
     net = elaborate(self, *a, **k)
-    nodes.append(len(net.graph) if net is not None else 0)
+    nodes.append(len(net.nodes) if net is not None else 0)
     return net
 archdsl.ArchFile.elaborate = counting
 with contextlib.redirect_stdout(io.StringIO()):

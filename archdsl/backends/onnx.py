@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -438,13 +439,15 @@ def fold_batch_norms(net: Network, tensors: dict[str, np.ndarray], functions: bo
     their emitter passes the input through.  With ``functions`` both must lie in the same block.
     """
     outputs = set(net.outputs.values())
+    # out-degrees from the inputs: an export need not build the networkx graph (~85 ms to import)
+    readers = Counter(src for n in net.nodes for src, _port in n.inputs)
     folded = set()
     for bn in net.nodes:
         if not ops.has(bn.op, Trait.FOLDABLE) or len(bn.inputs) != 1 or bn.inputs[0][1] != 0:
             continue
         conv = net.node(bn.inputs[0][0])
         if (not ops.has(conv.op, Trait.FOLD_TARGET) or (conv.id, 0) in outputs
-                or net.graph.out_degree(conv.id) != 1):
+                or readers[conv.id] != 1):
             continue
         if functions and _block_scope(conv.scope) is not _block_scope(bn.scope):
             continue
