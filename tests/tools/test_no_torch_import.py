@@ -86,3 +86,13 @@ def test_api_without_torch(tmp_path):
         f"net = archdsl.load({RESNET!r}).network('resnet50')\n"
         "assert net.summary().totals['params'] == 25_557_032\n"
         "assert 'class ' in net.torch_source()\n", tmp_path)
+
+
+@pytest.mark.parametrize("flags", [[], ["--fold-bn", "--functions"]], ids=["plain", "fold-bn-functions"])
+def test_onnx_export_does_not_build_the_networkx_graph(flags, tmp_path):
+    """An export needs numpy and onnx, not the IR's networkx graph (batch-norm folding counts a
+    conv's readers from the nodes' inputs)."""
+    pytest.importorskip("onnx")
+    run('HEAVY = ("torch", "torchvision", "onnxruntime", "networkx")\n'
+        + cli(["compile", RESNET, "--network", "resnet50", "--target", "onnx", *flags, "-o", "r.onnx"]), tmp_path)
+    assert (tmp_path / "r.onnx").stat().st_size > 0
