@@ -218,8 +218,8 @@ def findings(results: dict) -> str:
         text = (f"- **Startup over 0.3 s** ({fmt_s(st['archdsl_wall'])}, of which {fmt_s(floor)} is the bare "
                 f"interpreter). Largest phases: {share}.")
         if "import networkx (and what it imports)" in ph:
-            text += (" networkx holds the graph IR (`nx.MultiDiGraph`, built in `archdsl/front/elaborate.py`): "
-                     "every command that elaborates pays its import.")
+            text += (" networkx holds the graph IR (`Network.graph`, a `nx.MultiDiGraph` built in `archdsl/ir.py` "
+                     "on first use): a command pays its import only when a pass asks for the graph.")
         if "import regex (and what it imports)" in ph:
             text += (" `regex` is imported by lark when it is installed (here it comes with another tool, "
                      "not with archdsl).")
